@@ -1,0 +1,5 @@
+import sys
+
+from seqprop.cli import main
+
+sys.exit(main())

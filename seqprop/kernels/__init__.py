@@ -1,0 +1,1 @@
+"""Private numba kernels. Inputs are validated by the callers in seqprop.layers."""
