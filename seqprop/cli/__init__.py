@@ -18,7 +18,8 @@ import sys
 # Modules that provide subcommands, in the order they appear in --help.
 COMMAND_MODULES = (
     "seqprop.cli.demo_cmd",
-    "seqprop.cli.data_cmds",
+    "seqprop.cli.prepare_cmd",
+    "seqprop.cli.inspect_cmd",
     "seqprop.cli.train_cmds",
     "seqprop.cli.tools_cmds",
     "seqprop.cli.experiments_cmd",

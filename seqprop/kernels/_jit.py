@@ -16,7 +16,9 @@ import numba
 
 FASTMATH = os.environ.get("SEQPROP_FASTMATH", "0") == "1"
 
-JIT_OPTIONS = dict(cache=True, nogil=True, fastmath=FASTMATH, boundscheck=False, error_model="numpy")
+JIT_OPTIONS = dict(
+    cache=True, nogil=True, fastmath=FASTMATH, boundscheck=False, error_model="numpy"
+)
 
 jit = numba.njit(**JIT_OPTIONS)
 """Decorator for seqprop kernels (``@jit``)."""

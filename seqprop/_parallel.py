@@ -1,0 +1,53 @@
+"""Thread-level parallelism shared by the layers.
+
+The two directions of a bidirectional layer are independent computations, so
+they run on two threads (numba kernels release the GIL). Each direction's
+arithmetic is the same whichever thread runs it, so results are bit-for-bit
+identical with one thread or two.
+
+The number of threads comes from :func:`set_num_threads`, else the environment
+variable ``SEQPROP_NUM_THREADS``, else the number of CPUs (at most 2 are used).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+_num_threads: int | None = None
+_executor: ThreadPoolExecutor | None = None
+
+
+def get_num_threads() -> int:
+    """Threads seqprop uses for independent work (1 or 2)."""
+    if _num_threads is not None:
+        return _num_threads
+    env = os.environ.get("SEQPROP_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise ValueError(f"SEQPROP_NUM_THREADS must be an integer, got {env!r}") from None
+    else:
+        n = os.cpu_count() or 1
+    return max(1, min(2, n))
+
+
+def set_num_threads(n: int | None) -> None:
+    """Set the number of threads (``None``: back to the default)."""
+    global _num_threads
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"num_threads must be a positive integer, got {n!r}")
+    _num_threads = None if n is None else min(int(n), 2)
+
+
+def run_pair(f1, f2):
+    """Run two independent callables, concurrently when more than one thread is allowed."""
+    global _executor
+    if get_num_threads() < 2:
+        return f1(), f2()
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqprop")
+    fut = _executor.submit(f2)
+    r1 = f1()
+    return r1, fut.result()

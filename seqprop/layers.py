@@ -1,0 +1,352 @@
+"""Layers: forward and backward passes over the numba kernels.
+
+Every layer maps a batch ``x`` of shape (T, B, I) with per-sequence
+``lengths`` (B,) to an output (T, B, O). Layers hold no weights: the network
+owns one flat parameter vector and hands each layer a dict of views into it
+(``p``) and into the flat gradient (``g``), keyed by the layer's local
+parameter names. ``forward`` returns the output and a cache that ``backward``
+consumes; ``backward`` writes the parameter gradients into ``g`` (overwriting)
+and returns dE/dx, or ``None`` when ``need_input_grad`` is false.
+
+Shape legend: ``T`` frames (padded), ``B`` sequences, ``I`` input size,
+``H`` hidden units/blocks per direction, ``G = 4H``, ``K`` classes.
+
+Inputs are assumed valid and zero past each sequence's length; the network
+checks and masks them before the first layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from seqprop._parallel import run_pair
+from seqprop.kernels.activations import SQUASH_CODES
+from seqprop.kernels.lstm import lstm_backward, lstm_forward
+from seqprop.kernels.rnn import rnn_backward, rnn_forward
+
+GRADIENT_MODES = ("full", "truncated")
+ACTIVATIONS = ("tanh", "logistic", "identity")
+
+
+def _sub(d: dict, prefix: str) -> dict:
+    n = len(prefix)
+    return {k[n:]: v for k, v in d.items() if k.startswith(prefix)}
+
+
+def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
+    """Pairs (a(t), b(t_prev)) over all frames, flattened to 2-D.
+
+    ``t_prev`` is the previous step in processing order (t-1, or t+1 when
+    ``reverse``). The first step of each sequence has no previous step; in
+    reverse the "previous" frame of t = L-1 is the padded frame L, which holds
+    zeros, so the pairing is exact for variable lengths too.
+    """
+    if reverse:
+        a_, b_ = a[:-1], b[1:]
+    else:
+        a_, b_ = a[1:], b[:-1]
+    return a_.reshape(-1, a.shape[-1]), b_.reshape(-1, b.shape[-1])
+
+
+class Layer:
+    """Base class. Subclasses define ``param_shapes``, ``forward`` and ``backward``."""
+
+    input_size: int
+    output_size: int
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {}
+
+    def forward(self, p, x, lengths):
+        raise NotImplementedError
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        raise NotImplementedError
+
+
+class LSTM(Layer):
+    """One direction of LSTM memory blocks, one cell per block.
+
+    Forget gates, peephole connections, logistic gates; cell input and output
+    squashing ``tanh`` (default) or the 2005 paper's ``4*logistic(x)-2``
+    (``squash="logistic2"``). Equations: DESIGN.md section 2; Graves &
+    Schmidhuber (2005), section 3.
+
+    Parameters (gate order i, f, g, o): ``W_ih`` (4H, I), ``W_hh`` (4H, H),
+    ``b`` (4H,), ``w_peep`` (3, H) with rows p_i, p_f, p_o.
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I and H.
+    reverse : bool
+        Process each sequence from its own last frame to its first.
+    gradient : {"full", "truncated"}
+        Full BPTT or the truncated gradient of the original LSTM.
+    squash : {"tanh", "logistic2"}
+        Cell input and output squashing functions g and h.
+    """
+
+    def __init__(self, input_size, hidden_size, *, reverse=False, gradient="full", squash="tanh"):
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.output_size = self.hidden_size
+        self.reverse = bool(reverse)
+        self.gradient = gradient
+        self.squash = squash
+        self._squash_code = SQUASH_CODES[squash]
+
+    def param_shapes(self):
+        H, I = self.hidden_size, self.input_size
+        return {"W_ih": (4 * H, I), "W_hh": (4 * H, H), "b": (4 * H,), "w_peep": (3, H)}
+
+    def forward(self, p, x, lengths):
+        T, B, I = x.shape
+        H = self.hidden_size
+        G = 4 * H
+        xp = np.matmul(x.reshape(T * B, I), p["W_ih"].T).reshape(T, B, G)
+        xp += p["b"]
+        w_hh_t = np.ascontiguousarray(p["W_hh"].T)
+        act = np.empty((T, B, G), dtype=x.dtype)
+        cell = np.empty((T, B, H), dtype=x.dtype)
+        hcell = np.empty((T, B, H), dtype=x.dtype)
+        out = np.empty((T, B, H), dtype=x.dtype)
+        lstm_forward(
+            xp, w_hh_t, p["w_peep"], lengths, self.reverse, self._squash_code, act, cell, hcell, out
+        )
+        return out, (x, lengths, act, cell, hcell, out)
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        x, lengths, act, cell, hcell, out = cache
+        T, B, I = x.shape
+        H = self.hidden_size
+        G = 4 * H
+        delta = np.empty((T, B, G), dtype=x.dtype)
+        lstm_backward(
+            np.ascontiguousarray(d_out),
+            p["W_hh"],
+            p["w_peep"],
+            lengths,
+            self.reverse,
+            self._squash_code,
+            self.gradient == "truncated",
+            act,
+            cell,
+            hcell,
+            delta,
+        )
+        D = delta.reshape(T * B, G)
+        np.matmul(D.T, x.reshape(T * B, I), out=g["W_ih"])
+        np.sum(D, axis=0, out=g["b"])
+        if T > 1:
+            d_pairs, h_prev = _prev_pairs(delta, out, self.reverse)
+            np.matmul(d_pairs.T, h_prev, out=g["W_hh"])
+            d_pairs_s, s_prev = _prev_pairs(delta, cell, self.reverse)
+            g["w_peep"][0] = np.einsum("nh,nh->h", d_pairs_s[:, :H], s_prev)
+            g["w_peep"][1] = np.einsum("nh,nh->h", d_pairs_s[:, H : 2 * H], s_prev)
+        else:
+            g["W_hh"][...] = 0.0
+            g["w_peep"][:2] = 0.0
+        g["w_peep"][2] = np.einsum("nh,nh->h", D[:, 3 * H :], cell.reshape(T * B, H))
+        if not need_input_grad:
+            return None
+        return np.matmul(D, p["W_ih"]).reshape(T, B, I)
+
+
+class RNN(Layer):
+    """One direction of a plain recurrent layer of tanh units.
+
+    ``h(t) = tanh(W_ih x(t) + W_hh h(t-1) + b)``. Parameters ``W_ih`` (H, I),
+    ``W_hh`` (H, H), ``b`` (H,).
+
+    Parameters
+    ----------
+    input_size, hidden_size : int
+        I and H.
+    reverse : bool
+        Process each sequence from its own last frame to its first.
+    gradient : {"full", "truncated"}
+        ``"truncated"`` treats ``h(t-1)`` in ``W_hh h(t-1)`` as a constant, so
+        no error flows back in time (the analogue of the LSTM's truncation).
+    """
+
+    def __init__(self, input_size, hidden_size, *, reverse=False, gradient="full"):
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.output_size = self.hidden_size
+        self.reverse = bool(reverse)
+        self.gradient = gradient
+
+    def param_shapes(self):
+        H, I = self.hidden_size, self.input_size
+        return {"W_ih": (H, I), "W_hh": (H, H), "b": (H,)}
+
+    def forward(self, p, x, lengths):
+        T, B, I = x.shape
+        H = self.hidden_size
+        xp = np.matmul(x.reshape(T * B, I), p["W_ih"].T).reshape(T, B, H)
+        xp += p["b"]
+        out = np.empty((T, B, H), dtype=x.dtype)
+        rnn_forward(xp, np.ascontiguousarray(p["W_hh"].T), lengths, self.reverse, out)
+        return out, (x, lengths, out)
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        x, lengths, out = cache
+        T, B, I = x.shape
+        H = self.hidden_size
+        delta = np.empty((T, B, H), dtype=x.dtype)
+        rnn_backward(
+            np.ascontiguousarray(d_out),
+            p["W_hh"],
+            lengths,
+            self.reverse,
+            self.gradient == "truncated",
+            out,
+            delta,
+        )
+        D = delta.reshape(T * B, H)
+        np.matmul(D.T, x.reshape(T * B, I), out=g["W_ih"])
+        np.sum(D, axis=0, out=g["b"])
+        if T > 1:
+            d_pairs, h_prev = _prev_pairs(delta, out, self.reverse)
+            np.matmul(d_pairs.T, h_prev, out=g["W_hh"])
+        else:
+            g["W_hh"][...] = 0.0
+        if not need_input_grad:
+            return None
+        return np.matmul(D, p["W_ih"]).reshape(T, B, I)
+
+
+class Dense(Layer):
+    """Fully connected layer applied to every frame: ``y = f(x W^T + b)``.
+
+    Parameters ``W`` (O, I), ``b`` (O,). ``activation`` is ``"tanh"``,
+    ``"logistic"`` or ``"identity"`` (the softmax output layer's logits).
+    """
+
+    def __init__(self, input_size, output_size, *, activation="tanh"):
+        self.input_size = int(input_size)
+        self.output_size = int(output_size)
+        self.activation = activation
+
+    def param_shapes(self):
+        return {"W": (self.output_size, self.input_size), "b": (self.output_size,)}
+
+    def forward(self, p, x, lengths):
+        T, B, I = x.shape
+        z = np.matmul(x.reshape(T * B, I), p["W"].T)
+        z += p["b"]
+        if self.activation == "tanh":
+            np.tanh(z, out=z)
+        elif self.activation == "logistic":
+            # 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
+            np.negative(z, out=z)
+            np.exp(np.minimum(z, 700.0, out=z), out=z)
+            z += 1.0
+            np.reciprocal(z, out=z)
+        out = z.reshape(T, B, self.output_size)
+        return out, (x, out)
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        x, out = cache
+        T, B, I = x.shape
+        O = self.output_size
+        y = out.reshape(T * B, O)
+        D = d_out.reshape(T * B, O)
+        if self.activation == "tanh":
+            D = D * (1.0 - y * y)
+        elif self.activation == "logistic":
+            D = D * (y * (1.0 - y))
+        np.matmul(D.T, x.reshape(T * B, I), out=g["W"])
+        np.sum(D, axis=0, out=g["b"])
+        if not need_input_grad:
+            return None
+        return np.matmul(D, p["W"]).reshape(T, B, I)
+
+
+class TimeWindow(Layer):
+    """Concatenate frames ``t-w .. t+w`` of the input (the MLP's time window).
+
+    Output (T, B, (2w+1) I), blocks ordered from ``t-w`` to ``t+w``; frames
+    outside a sequence contribute zeros (the input is zero past each length).
+    No parameters.
+    """
+
+    def __init__(self, input_size, window):
+        self.input_size = int(input_size)
+        self.window = int(window)
+        self.output_size = (2 * self.window + 1) * self.input_size
+
+    def forward(self, p, x, lengths):
+        T, B, I = x.shape
+        w = self.window
+        if w == 0:
+            return x, (x.shape, lengths)
+        out = np.zeros((T, B, self.output_size), dtype=x.dtype)
+        for j, k in enumerate(range(-w, w + 1)):
+            lo, hi = max(0, -k), min(T, T - k)
+            if lo < hi:
+                out[lo:hi, :, j * I : (j + 1) * I] = x[lo + k : hi + k]
+        return out, (x.shape, lengths)
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        if not need_input_grad:
+            return None
+        (T, B, I), lengths = cache
+        w = self.window
+        if w == 0:
+            dx = d_out.copy()
+        else:
+            dx = np.zeros((T, B, I), dtype=d_out.dtype)
+            for j, k in enumerate(range(-w, w + 1)):
+                lo, hi = max(0, -k), min(T, T - k)
+                if lo < hi:
+                    dx[lo + k : hi + k] += d_out[lo:hi, :, j * I : (j + 1) * I]
+        # the input past each length is a constant zero, not a function of x
+        dx[np.arange(T)[:, None] >= lengths[None, :]] = 0.0
+        return dx
+
+
+class Bidirectional(Layer):
+    """Two layers over the same input, one forward and one reversed in time.
+
+    Output at frame t is ``concat(fwd(t), bwd(t))`` (forward first), shape
+    (T, B, 2H). Parameters are the sublayers', prefixed ``fwd.`` and ``bwd.``.
+    The two directions are independent and run on two threads when allowed
+    (:func:`seqprop.set_num_threads`).
+    """
+
+    def __init__(self, fwd: Layer, bwd: Layer):
+        if fwd.input_size != bwd.input_size:
+            raise ValueError("both directions need the same input size")
+        self.fwd = fwd
+        self.bwd = bwd
+        self.input_size = fwd.input_size
+        self.output_size = fwd.output_size + bwd.output_size
+
+    def param_shapes(self):
+        shapes = {f"fwd.{k}": v for k, v in self.fwd.param_shapes().items()}
+        shapes.update({f"bwd.{k}": v for k, v in self.bwd.param_shapes().items()})
+        return shapes
+
+    def forward(self, p, x, lengths):
+        pf, pb = _sub(p, "fwd."), _sub(p, "bwd.")
+        (of, cf), (ob, cb) = run_pair(
+            lambda: self.fwd.forward(pf, x, lengths), lambda: self.bwd.forward(pb, x, lengths)
+        )
+        return np.concatenate((of, ob), axis=2), (cf, cb)
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        cf, cb = cache
+        Hf = self.fwd.output_size
+        df = np.ascontiguousarray(d_out[:, :, :Hf])
+        db = np.ascontiguousarray(d_out[:, :, Hf:])
+        pf, pb, gf, gb = _sub(p, "fwd."), _sub(p, "bwd."), _sub(g, "fwd."), _sub(g, "bwd.")
+        dxf, dxb = run_pair(
+            lambda: self.fwd.backward(pf, gf, cf, df, need_input_grad),
+            lambda: self.bwd.backward(pb, gb, cb, db, need_input_grad),
+        )
+        if not need_input_grad:
+            return None
+        dxf += dxb
+        return dxf

@@ -1,0 +1,408 @@
+"""Networks: a stack of layers, a softmax output layer and ONE flat parameter vector.
+
+DESIGN.md section 3 is the contract: parameter names and shapes follow
+PyTorch (``hidden.0.fwd.W_ih`` (4H, I), ``output.W`` (K, D), ...), gate order
+(i, f, g, o); :meth:`Network.parameters` returns views into
+:attr:`Network.flat_parameters`, so writing through either changes both.
+
+Shape legend: ``x`` (T, B, I) float, ``y`` (T, B) int with -1 = no target,
+``lengths`` (B,) int, probabilities (T, B, K). Frames past a sequence's length
+never influence anything: the input there is replaced by zeros before the
+first layer, targets there are ignored and recurrences stop at each
+sequence's own end (the reverse direction starts there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from seqprop.kernels.activations import SQUASH_CODES
+from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
+from seqprop.layers import (
+    ACTIVATIONS,
+    GRADIENT_MODES,
+    LSTM,
+    RNN,
+    Bidirectional,
+    Dense,
+    Layer,
+    TimeWindow,
+)
+
+KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
+DTYPES = ("float32", "float64")
+REDUCTIONS = ("sum", "mean")
+INIT_RANGE = 0.1  # weights uniform in [-0.1, 0.1] (paper, section 5)
+
+
+class Network:
+    """A framewise sequence classifier: hidden layers, then a softmax output layer.
+
+    Use :func:`make_network` to build the paper's networks.
+
+    Parameters
+    ----------
+    hidden : list of (name, Layer)
+        Hidden layers, bottom to top. Layers without parameters (a time
+        window) may share a name prefix with nothing.
+    num_classes : int
+        K, the number of softmax outputs.
+    dtype : {"float32", "float64"}
+        Arithmetic precision of parameters, activations and gradients.
+    spec : dict, optional
+        The :func:`make_network` arguments that rebuild this network.
+    """
+
+    def __init__(self, hidden, num_classes, *, dtype="float64", spec=None):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        self.dtype = np.dtype(dtype)
+        self.hidden: list[tuple[str, Layer]] = list(hidden)
+        self.input_size = self.hidden[0][1].input_size
+        top = self.hidden[-1][1].output_size
+        self.num_classes = int(num_classes)
+        self.output = Dense(top, self.num_classes, activation="identity")
+        self.spec = dict(spec) if spec is not None else None
+
+        layout: list[tuple[str, tuple[int, ...]]] = []
+        for name, layer in self.hidden:
+            layout += [(f"{name}.{k}", s) for k, s in layer.param_shapes().items()]
+        layout += [(f"output.{k}", s) for k, s in self.output.param_shapes().items()]
+        sizes = [int(np.prod(s)) for _, s in layout]
+        self.num_parameters = int(sum(sizes))
+        self._flat = np.zeros(self.num_parameters, dtype=self.dtype)
+        self._flat_grad = np.zeros(self.num_parameters, dtype=self.dtype)
+        self._params: dict[str, np.ndarray] = {}
+        self._grads: dict[str, np.ndarray] = {}
+        offset = 0
+        for (name, shape), n in zip(layout, sizes, strict=True):
+            self._params[name] = self._flat[offset : offset + n].reshape(shape)
+            self._grads[name] = self._flat_grad[offset : offset + n].reshape(shape)
+            offset += n
+        # per-layer views with local names, built once
+        self._layer_p = [_local(self._params, name) for name, _ in self.hidden]
+        self._layer_g = [_local(self._grads, name) for name, _ in self.hidden]
+        self._out_p = _local(self._params, "output")
+        self._out_g = _local(self._grads, "output")
+
+    # ------------------------------------------------------------------ parameters
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Named parameter arrays: views into :attr:`flat_parameters`."""
+        return dict(self._params)
+
+    @property
+    def flat_parameters(self) -> np.ndarray:
+        """All parameters as one 1-D array (the storage the views share)."""
+        return self._flat
+
+    @flat_parameters.setter
+    def flat_parameters(self, value) -> None:
+        value = np.asarray(value)
+        if value.shape != self._flat.shape:
+            raise ValueError(
+                f"flat_parameters must have shape {self._flat.shape}, got {value.shape}"
+            )
+        self._flat[...] = value
+
+    @property
+    def flat_gradient(self) -> np.ndarray:
+        """Gradient of the last :meth:`loss_and_grad` call, laid out like :attr:`flat_parameters`."""
+        return self._flat_grad
+
+    def init_parameters(self, random_state=None) -> None:
+        """Draw every weight uniformly from [-0.1, 0.1] (paper, section 5)."""
+        rng = np.random.default_rng(random_state)
+        self._flat[...] = rng.uniform(-INIT_RANGE, INIT_RANGE, self.num_parameters)
+
+    def copy(self) -> Network:
+        """An independent network with the same structure and weights."""
+        if self.spec is None:
+            raise ValueError("copy() needs a network built by make_network")
+        other = make_network(**self.spec)
+        other.flat_parameters[...] = self._flat
+        return other
+
+    def __repr__(self) -> str:
+        kind = self.spec["kind"] if self.spec else "custom"
+        return (
+            f"Network(kind={kind!r}, input_size={self.input_size}, "
+            f"num_classes={self.num_classes}, num_parameters={self.num_parameters}, "
+            f"dtype={self.dtype.name!r})"
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _prepare(self, x, lengths, y=None):
+        """Check arguments and return (x, lengths, targets) ready for the kernels.
+
+        ``x`` is copied in the network's dtype with zeros past each length;
+        targets are flattened to (T*B,) int64 with -1 past each length.
+        """
+        x = np.asarray(x)
+        if x.ndim != 3:
+            raise ValueError(f"x must have shape (T, B, I), got an array of shape {x.shape}")
+        T, B, I = x.shape
+        if I != self.input_size:
+            raise ValueError(f"x has {I} features per frame, the network expects {self.input_size}")
+        if T == 0 or B == 0:
+            raise ValueError(
+                f"x must have at least one frame and one sequence, got shape {x.shape}"
+            )
+        if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+            raise ValueError(f"x must be a real (float or integer) array, got dtype {x.dtype}")
+
+        lengths = np.asarray(lengths)
+        if lengths.ndim != 1 or lengths.shape[0] != B:
+            raise ValueError(f"lengths must have shape ({B},) to match x, got {lengths.shape}")
+        if not np.issubdtype(lengths.dtype, np.integer):
+            raise ValueError(f"lengths must be integers, got dtype {lengths.dtype}")
+        if lengths.size and (lengths.min() < 0 or lengths.max() > T):
+            bad = int(np.flatnonzero((lengths < 0) | (lengths > T))[0])
+            raise ValueError(
+                f"lengths[{bad}] = {int(lengths[bad])} is outside [0, T={T}] (T = x.shape[0])"
+            )
+        lengths = np.ascontiguousarray(lengths, dtype=np.int64)
+        valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
+
+        xc = np.zeros((T, B, I), dtype=self.dtype)
+        xc[valid] = x[valid]
+        if not np.isfinite(xc).all():
+            t, b = np.argwhere(~np.isfinite(xc).all(axis=2))[0]
+            raise ValueError(f"x has a NaN or infinite value at frame {t} of sequence {b}")
+
+        targets = None
+        if y is not None:
+            y = np.asarray(y)
+            if y.shape != (T, B):
+                raise ValueError(f"y must have shape (T, B) = {(T, B)}, got {y.shape}")
+            if not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(f"y must be integers (class index, -1 = no target), got {y.dtype}")
+            targets = np.where(valid, y, -1).astype(np.int64)
+            bad = (targets < -1) | (targets >= self.num_classes)
+            if bad.any():
+                t, b = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"y[{t}, {b}] = {int(y[t, b])} is not a class index in "
+                    f"[0, {self.num_classes}) or -1"
+                )
+            targets = targets.reshape(T * B)
+        return xc, lengths, targets
+
+    # ------------------------------------------------------------------ passes
+    def _forward(self, x, lengths):
+        caches = []
+        h = x
+        for (_, layer), p in zip(self.hidden, self._layer_p, strict=True):
+            h, cache = layer.forward(p, h, lengths)
+            caches.append(cache)
+        T, B, D = h.shape
+        hf = h.reshape(T * B, D)
+        logits = np.matmul(hf, self._out_p["W"].T)
+        logits += self._out_p["b"]
+        return logits, hf, caches
+
+    def loss_and_grad(self, x, y, lengths, *, reduction="sum"):
+        """Cross-entropy loss and its gradient with respect to every parameter.
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, B, I)
+            Input frames; values past a sequence's length are ignored.
+        y : ndarray of int, shape (T, B)
+            Target class per frame, -1 where a frame has no target.
+        lengths : ndarray of int, shape (B,)
+            Frames in each sequence, at most T.
+        reduction : {"sum", "mean"}
+            ``"sum"`` (the paper's convention): cross-entropy summed over all
+            labelled frames of all sequences; ``"mean"``: divided by their number.
+
+        Returns
+        -------
+        loss : float
+        grads : dict[str, ndarray]
+            Same names and shapes as :meth:`parameters`: views into
+            :attr:`flat_gradient`, overwritten by the next call.
+        """
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        x, lengths, targets = self._prepare(x, lengths, y)
+        T, B, _ = x.shape
+        logits, hf, caches = self._forward(x, lengths)
+        probs = np.empty_like(logits)
+        dlogits = np.empty_like(logits)
+        loss = softmax_xent(logits, targets, probs, dlogits)
+        if reduction == "mean":
+            n = int(np.count_nonzero(targets >= 0))
+            scale = 1.0 / n if n else 0.0
+            loss *= scale
+            dlogits *= scale
+        np.matmul(dlogits.T, hf, out=self._out_g["W"])
+        np.sum(dlogits, axis=0, out=self._out_g["b"])
+        dh = np.matmul(dlogits, self._out_p["W"]).reshape(T, B, -1)
+        for i in range(len(self.hidden) - 1, -1, -1):
+            layer = self.hidden[i][1]
+            dh = layer.backward(
+                self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > 0
+            )
+        return float(loss), dict(self._grads)
+
+    def loss(self, x, y, lengths, *, reduction="sum") -> float:
+        """The loss of :meth:`loss_and_grad` without the gradient."""
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        total, n, _ = self.score(x, y, lengths)
+        if reduction == "mean":
+            return total / n if n else 0.0
+        return total
+
+    def score(self, x, y, lengths) -> tuple[float, int, int]:
+        """Summed cross-entropy, number of labelled frames and of correctly classified ones."""
+        x, lengths, targets = self._prepare(x, lengths, y)
+        logits, _, _ = self._forward(x, lengths)
+        total, n, correct = xent_counts(logits, targets)
+        return float(total), int(n), int(correct)
+
+    def predict_proba(self, x, lengths) -> np.ndarray:
+        """Class probabilities per frame, shape (T, B, K); zero past each length."""
+        x, lengths, _ = self._prepare(x, lengths)
+        T, B, _ = x.shape
+        logits, _, _ = self._forward(x, lengths)
+        probs = np.empty_like(logits)
+        softmax(logits, probs)
+        probs = probs.reshape(T, B, self.num_classes)
+        probs[np.arange(T)[:, None] >= lengths[None, :]] = 0.0
+        return probs
+
+    def predict(self, x, lengths) -> np.ndarray:
+        """Most probable class per frame, shape (T, B); -1 past each length."""
+        probs = self.predict_proba(x, lengths)
+        labels = probs.argmax(axis=2)
+        labels[np.arange(probs.shape[0])[:, None] >= np.asarray(lengths)[None, :]] = -1
+        return labels
+
+
+def _local(d: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in d.items() if k.startswith(prefix + ".")}
+
+
+def _positive_int(value, name) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def make_network(
+    kind,
+    input_size,
+    hidden_size,
+    num_classes,
+    *,
+    window=0,
+    gradient="full",
+    dtype="float64",
+    random_state=None,
+    squash="tanh",
+    activation="tanh",
+    num_layers=1,
+) -> Network:
+    """Build one of the paper's networks (Graves & Schmidhuber 2005, section 4).
+
+    Parameters
+    ----------
+    kind : {"blstm", "lstm", "brnn", "rnn", "mlp"}
+        Bidirectional LSTM, LSTM, bidirectional RNN, RNN (tanh units), or a
+        multilayer perceptron over a time window of input frames.
+    input_size : int
+        I, features per frame (26 in the paper).
+    hidden_size : int
+        H, LSTM blocks / recurrent units / MLP units per layer and direction
+        (paper: BLSTM 93, LSTM 140, BRNN 185, RNN 275, MLP 250).
+    num_classes : int
+        K, softmax outputs (61 TIMIT phones).
+    window : int
+        MLP only: frames on either side of the current one in its input
+        (input size (2 window + 1) I).
+    gradient : {"full", "truncated"}
+        Full BPTT, or the truncated gradient of the original LSTM (DESIGN.md
+        section 2); for plain RNNs ``"truncated"`` stops error at the
+        recurrent connection. Ignored by the MLP.
+    dtype : {"float32", "float64"}
+    random_state : None, int or numpy.random.Generator
+        Seed of the initial weights, all uniform in [-0.1, 0.1].
+    squash : {"tanh", "logistic2"}
+        LSTM cell input/output squashing; ``"logistic2"`` is the 2005 paper's
+        ``4 logistic(x) - 2``.
+    activation : {"tanh", "logistic"}
+        MLP hidden unit nonlinearity.
+    num_layers : int
+        Hidden layers stacked (1 in the paper).
+
+    Returns
+    -------
+    Network
+        Parameters named ``hidden.{n}[.fwd|.bwd].{W_ih,W_hh,b,w_peep}`` (recurrent),
+        ``hidden.{n}.{W,b}`` (MLP) and ``output.{W,b}``.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    input_size = _positive_int(input_size, "input_size")
+    hidden_size = _positive_int(hidden_size, "hidden_size")
+    num_classes = _positive_int(num_classes, "num_classes")
+    num_layers = _positive_int(num_layers, "num_layers")
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
+        raise ValueError(f"window must be a non-negative integer, got {window!r}")
+    window = int(window)
+    if window and kind != "mlp":
+        raise ValueError(f"window is an MLP option; kind {kind!r} takes window=0")
+    if gradient not in GRADIENT_MODES:
+        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
+    if dtype not in DTYPES:
+        dt = np.dtype(dtype).name if isinstance(dtype, type | np.dtype) else dtype
+        if dt not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        dtype = dt
+    if squash not in SQUASH_CODES:
+        raise ValueError(f"squash must be one of {tuple(SQUASH_CODES)}, got {squash!r}")
+    if activation not in ACTIVATIONS[:2]:
+        raise ValueError(f"activation must be one of {ACTIVATIONS[:2]}, got {activation!r}")
+
+    hidden: list[tuple[str, Layer]] = []
+    size = input_size
+    if kind == "mlp":
+        hidden.append(("window", TimeWindow(size, window)))
+        size = hidden[-1][1].output_size
+    for n in range(num_layers):
+        if kind in ("blstm", "lstm"):
+
+            def unit(rev, size=size):
+                return LSTM(size, hidden_size, reverse=rev, gradient=gradient, squash=squash)
+        elif kind in ("brnn", "rnn"):
+
+            def unit(rev, size=size):
+                return RNN(size, hidden_size, reverse=rev, gradient=gradient)
+        else:
+
+            def unit(rev, size=size):
+                return Dense(size, hidden_size, activation=activation)
+
+        layer = Bidirectional(unit(False), unit(True)) if kind in ("blstm", "brnn") else unit(False)
+        hidden.append((f"hidden.{n}", layer))
+        size = layer.output_size
+
+    spec = dict(
+        kind=kind,
+        input_size=input_size,
+        hidden_size=hidden_size,
+        num_classes=num_classes,
+        window=window,
+        gradient=gradient,
+        dtype=dtype,
+        squash=squash,
+        activation=activation,
+        num_layers=num_layers,
+    )
+    net = Network(hidden, num_classes, dtype=dtype, spec=spec)
+    net.init_parameters(random_state)
+    return net

@@ -1,0 +1,358 @@
+"""Core engine: kernels against the naive reference, finite-difference gradients,
+padding invariance, precision, threads and argument validation."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import seqprop
+from seqprop._parallel import set_num_threads
+from seqprop.errors import GradientCheckError
+from seqprop.gradcheck import gradcheck
+
+from . import reference as ref
+
+KINDS = ["blstm", "lstm", "brnn", "rnn", "mlp"]
+I, H, K = 3, 3, 4
+
+
+def build(kind, *, gradient="full", dtype="float64", seed=0, window=None, **kw):
+    if window is None:
+        window = 2 if kind == "mlp" else 0
+    net = seqprop.make_network(
+        kind, I, H, K, window=window, gradient=gradient, dtype=dtype, random_state=seed, **kw
+    )
+    # weights larger than the paper's init, so every gradient is well above rounding noise
+    net.flat_parameters[:] = np.random.default_rng(seed + 100).uniform(
+        -0.7, 0.7, net.num_parameters
+    )
+    return net
+
+
+def batch(T=6, lengths=(6, 3, 1), seed=1, unlabelled=0.2):
+    rng = np.random.default_rng(seed)
+    B = len(lengths)
+    x = rng.normal(size=(T, B, I))
+    y = rng.integers(0, K, size=(T, B))
+    y[rng.random((T, B)) < unlabelled] = -1
+    return x, y, np.array(lengths)
+
+
+def params64(net):
+    return {k: v.astype(np.float64) for k, v in net.parameters().items()}
+
+
+@pytest.mark.parametrize(
+    "kind, squash", [(k, "tanh") for k in KINDS] + [("blstm", "logistic2"), ("lstm", "logistic2")]
+)
+def test_forward_matches_reference(kind, squash):
+    net = build(kind, squash=squash)
+    x, y, lengths = batch()
+    expected, _ = ref.loss(net.spec, params64(net), x, y, lengths)
+    assert net.loss(x, y, lengths) == pytest.approx(expected, rel=1e-12)
+    loss, _ = net.loss_and_grad(x, y, lengths)
+    assert loss == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(
+        net.predict_proba(x, lengths),
+        ref.probabilities(net.spec, params64(net), x, lengths),
+        rtol=1e-11,
+        atol=1e-14,
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("gradient", ["full", "truncated"])
+def test_gradient_matches_reference_finite_differences(kind, gradient):
+    """Analytic gradients vs central differences of the independent reference.
+
+    For the truncated gradient the reference is differentiated with its
+    recurrent inputs frozen, which is the truncated gradient's definition.
+    """
+    net = build(kind, gradient=gradient)
+    x, y, lengths = batch(T=5, lengths=(5, 2, 4))
+    _, grads = net.loss_and_grad(x, y, lengths)
+    numeric = ref.numeric_gradient(
+        net.spec, params64(net), x, y, lengths, truncated=gradient == "truncated"
+    )
+    assert set(grads) == set(numeric)
+    for name in grads:
+        scale = np.abs(numeric[name]).max()
+        np.testing.assert_allclose(
+            grads[name], numeric[name], rtol=1e-5, atol=1e-6 * scale, err_msg=name
+        )
+
+
+def test_truncated_differs_from_full_and_agrees_on_one_frame():
+    x, y, lengths = batch()
+    full = build("lstm")
+    trunc = build("lstm", gradient="truncated")
+    _, gf = full.loss_and_grad(x, y, lengths)
+    gf = {k: v.copy() for k, v in gf.items()}
+    _, gt = trunc.loss_and_grad(x, y, lengths)
+    assert not np.allclose(gf["hidden.0.W_hh"], gt["hidden.0.W_hh"])
+    # one frame: no recurrence, the two gradients coincide
+    _, g1 = full.loss_and_grad(x[:1], y[:1], np.ones(3, int))
+    g1 = {k: v.copy() for k, v in g1.items()}
+    _, g2 = trunc.loss_and_grad(x[:1], y[:1], np.ones(3, int))
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_gradcheck_own_finite_differences(kind, reduction):
+    net = build(kind, num_layers=2)
+    x, y, lengths = batch(T=5, lengths=(4, 5))
+    errors = gradcheck(net, x, y, lengths, reduction=reduction)
+    assert set(errors) == set(net.parameters())
+    assert max(errors.values()) < 1e-5
+
+
+def test_gradcheck_raises_on_wrong_gradient(monkeypatch):
+    net = build("lstm")
+    x, y, lengths = batch()
+    original = net.loss_and_grad
+
+    def broken(*a, **kw):
+        loss, grads = original(*a, **kw)
+        grads["hidden.0.W_hh"][0, 0] += 1e-3
+        return loss, grads
+
+    monkeypatch.setattr(net, "loss_and_grad", broken)
+    with pytest.raises(GradientCheckError, match="hidden.0.W_hh"):
+        gradcheck(net, x, y, lengths)
+
+
+def test_module_is_callable():
+    net = build("rnn")
+    x, y, lengths = batch()
+    assert seqprop.gradcheck(net, x, y, lengths) == gradcheck(net, x, y, lengths)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_padding_is_invisible(kind):
+    net = build(kind)
+    x, y, lengths = batch(T=7, lengths=(7, 3, 5))
+    loss, grads = net.loss_and_grad(x, y, lengths)
+    grads = {k: v.copy() for k, v in grads.items()}
+    probs = net.predict_proba(x, lengths)
+    x2, y2 = x.copy(), y.copy()
+    for b, L in enumerate(lengths):
+        x2[L:, b] = 1e300 * (-1) ** np.arange(7 - L)[:, None]
+        y2[L:, b] = 12345  # not even a valid class: ignored past the length
+    loss2, grads2 = net.loss_and_grad(x2, y2, lengths)
+    assert loss2 == loss
+    for k in grads:
+        np.testing.assert_array_equal(grads2[k], grads[k])
+    np.testing.assert_array_equal(net.predict_proba(x2, lengths), probs)
+    # a longer padded batch gives the same results too
+    x3 = np.concatenate([x, np.full((4, 3, I), np.nan)])
+    y3 = np.concatenate([y, np.zeros((4, 3), int)])
+    loss3, grads3 = net.loss_and_grad(x3, y3, lengths)
+    assert loss3 == pytest.approx(loss, rel=1e-13)
+    for k in grads:
+        np.testing.assert_allclose(grads3[k], grads[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_batch_equals_sum_of_single_sequences(kind):
+    net = build(kind)
+    x, y, lengths = batch(T=6, lengths=(6, 2, 4))
+    loss, grads = net.loss_and_grad(x, y, lengths)
+    grads = {k: v.copy() for k, v in grads.items()}
+    total = 0.0
+    acc = {k: np.zeros_like(v) for k, v in grads.items()}
+    for b, L in enumerate(lengths):
+        lb, gb = net.loss_and_grad(x[:L, b : b + 1], y[:L, b : b + 1], [L])
+        total += lb
+        for k in acc:
+            acc[k] += gb[k]
+    assert loss == pytest.approx(total, rel=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], acc[k], rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_agrees_with_float64(kind):
+    n64 = build(kind)
+    n32 = build(kind, dtype="float32")
+    n32.flat_parameters[:] = n64.flat_parameters
+    assert n32.flat_parameters.dtype == np.float32
+    x, y, lengths = batch(T=20, lengths=(20, 13, 7))
+    l64, g64 = n64.loss_and_grad(x, y, lengths)
+    l32, g32 = n32.loss_and_grad(x, y, lengths)
+    assert l32 == pytest.approx(l64, rel=1e-5)
+    for k in g64:
+        assert g32[k].dtype == np.float32
+        scale = np.abs(g64[k]).max()
+        np.testing.assert_allclose(g32[k], g64[k], rtol=1e-3, atol=1e-5 * scale, err_msg=k)
+    np.testing.assert_allclose(
+        n32.predict_proba(x, lengths), n64.predict_proba(x, lengths), atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("kind", ["blstm", "brnn"])
+def test_two_threads_bit_identical_to_one(kind):
+    net = build(kind)
+    x, y, lengths = batch(T=30, lengths=(30, 11, 24))
+    try:
+        set_num_threads(1)
+        l1, g1 = net.loss_and_grad(x, y, lengths)
+        g1 = g1 and {k: v.copy() for k, v in g1.items()}
+        set_num_threads(2)
+        l2, g2 = net.loss_and_grad(x, y, lengths)
+    finally:
+        set_num_threads(None)
+    assert l1 == l2
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k])
+
+
+def test_bidirectional_backward_direction_reads_each_sequence_backwards():
+    """The bwd direction on a reversed sequence equals the fwd direction on the original."""
+    net = build("blstm")
+    p = net.parameters()
+    for name in ("W_ih", "W_hh", "b", "w_peep"):
+        p[f"hidden.0.bwd.{name}"][...] = p[f"hidden.0.fwd.{name}"]
+    x, _, lengths = batch(T=6, lengths=(6, 4))
+    layer = net.hidden[0][1]
+    pl = net._layer_p[0]
+    xc, lengths, _ = net._prepare(x, lengths)
+    out, _ = layer.forward(pl, xc, lengths)
+    for b, L in enumerate(lengths):
+        xr = xc[:L, b : b + 1][::-1].copy()
+        out_r, _ = layer.forward(pl, xr, np.array([L]))
+        np.testing.assert_allclose(out[:L, b, H:], out_r[::-1, 0, :H], rtol=1e-13, atol=1e-15)
+
+
+def test_parameter_contract_names_shapes_and_views():
+    net = seqprop.make_network("blstm", 26, 93, 61, random_state=1)
+    p = net.parameters()
+    assert list(p) == [
+        *(f"hidden.0.{d}.{n}" for d in ("fwd", "bwd") for n in ("W_ih", "W_hh", "b", "w_peep")),
+        "output.W",
+        "output.b",
+    ]
+    assert p["hidden.0.fwd.W_ih"].shape == (4 * 93, 26)
+    assert p["hidden.0.bwd.W_hh"].shape == (4 * 93, 93)
+    assert p["hidden.0.fwd.b"].shape == (4 * 93,)
+    assert p["hidden.0.fwd.w_peep"].shape == (3, 93)
+    assert p["output.W"].shape == (61, 186)
+    assert net.num_parameters == sum(v.size for v in p.values()) == net.flat_parameters.size
+    # the paper's BLSTM has about 100k weights
+    assert 95_000 < net.num_parameters < 120_000
+    assert np.abs(net.flat_parameters).max() <= 0.1
+    # views: writing through either side is seen by the other
+    p["output.b"][3] = 42.0
+    assert 42.0 in net.flat_parameters
+    net.flat_parameters[:] = 0.5
+    assert (p["hidden.0.fwd.W_ih"] == 0.5).all()
+    for name, shape in [
+        ("rnn", {"hidden.0.W_ih": (7, 4), "hidden.0.W_hh": (7, 7), "hidden.0.b": (7,)}),
+        ("mlp", {"hidden.0.W": (7, 12), "hidden.0.b": (7,)}),
+        ("lstm", {"hidden.0.W_ih": (28, 4), "hidden.0.w_peep": (3, 7)}),
+        ("brnn", {"hidden.0.bwd.W_hh": (7, 7), "output.W": (5, 14)}),
+    ]:
+        n = seqprop.make_network(name, 4, 7, 5, window=1 if name == "mlp" else 0)
+        ps = n.parameters()
+        for k, s in shape.items():
+            assert ps[k].shape == s
+
+
+def test_random_state_reproducible_and_uniform():
+    a = seqprop.make_network("lstm", 4, 5, 3, random_state=7)
+    b = seqprop.make_network("lstm", 4, 5, 3, random_state=7)
+    c = seqprop.make_network("lstm", 4, 5, 3, random_state=8)
+    np.testing.assert_array_equal(a.flat_parameters, b.flat_parameters)
+    assert not np.array_equal(a.flat_parameters, c.flat_parameters)
+    gen = seqprop.make_network("lstm", 4, 5, 3, random_state=np.random.default_rng(7))
+    np.testing.assert_array_equal(gen.flat_parameters, a.flat_parameters)
+
+
+def test_labelled_frames_only_and_all_unlabelled():
+    net = build("blstm")
+    x, y, lengths = batch()
+    y[:] = -1
+    loss, grads = net.loss_and_grad(x, y, lengths)
+    assert loss == 0.0
+    assert all((g == 0).all() for g in grads.values())
+    loss, grads = net.loss_and_grad(x, y, lengths, reduction="mean")
+    assert loss == 0.0
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda x, y, L: (x[0], y, L), "x must have shape"),
+        (lambda x, y, L: (x[:, :, :2], y, L), "features per frame"),
+        (lambda x, y, L: (x.astype(complex), y, L), "x must be a real"),
+        (lambda x, y, L: (x, y, L[:2]), "lengths must have shape"),
+        (lambda x, y, L: (x, y, L.astype(float)), "lengths must be integers"),
+        (lambda x, y, L: (x, y, np.array([7, 3, 1])), r"lengths\[0\] = 7"),
+        (lambda x, y, L: (x, y, np.array([6, -1, 1])), r"lengths\[1\] = -1"),
+        (lambda x, y, L: (x, y[:5], L), "y must have shape"),
+        (lambda x, y, L: (x, y.astype(float), L), "y must be integers"),
+        (lambda x, y, L: (x, np.full_like(y, K), L), "not a class index"),
+        (lambda x, y, L: (x, np.full_like(y, -2), L), "not a class index"),
+        (lambda x, y, L: (np.where(np.arange(6)[:, None, None] == 2, np.nan, x), y, L), "NaN"),
+    ],
+)
+def test_invalid_arguments_raise_value_error(change, match):
+    net = build("blstm")
+    x, y, lengths = batch()
+    bad = change(x, y, lengths)
+    with pytest.raises(ValueError, match=match):
+        net.loss_and_grad(*bad)
+
+
+def test_invalid_make_network_arguments():
+    with pytest.raises(ValueError, match="kind"):
+        seqprop.make_network("gru", 3, 3, 3)
+    with pytest.raises(ValueError, match="hidden_size"):
+        seqprop.make_network("lstm", 3, 0, 3)
+    with pytest.raises(ValueError, match="window"):
+        seqprop.make_network("lstm", 3, 3, 3, window=2)
+    with pytest.raises(ValueError, match="gradient"):
+        seqprop.make_network("lstm", 3, 3, 3, gradient="partial")
+    with pytest.raises(ValueError, match="dtype"):
+        seqprop.make_network("lstm", 3, 3, 3, dtype="float16")
+    with pytest.raises(ValueError, match="reduction"):
+        build("lstm").loss_and_grad(*batch(), reduction="max")
+    with pytest.raises(ValueError, match="flat_parameters"):
+        build("lstm").flat_parameters = np.zeros(3)
+
+
+def test_copy_and_spec_rebuild():
+    net = build("blstm", gradient="truncated", squash="logistic2")
+    other = net.copy()
+    np.testing.assert_array_equal(other.flat_parameters, net.flat_parameters)
+    other.flat_parameters[0] += 1
+    assert other.flat_parameters[0] != net.flat_parameters[0]
+    assert other.spec == net.spec
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    lengths=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    extra=st.integers(0, 3),
+    garbage=st.sampled_from([0.0, 1e300, -1e300, np.inf, np.nan, 7.5]),
+    seed=st.integers(0, 2**16),
+)
+def test_property_padding_never_matters(kind, lengths, extra, garbage, seed):
+    net = build(kind, seed=seed % 7)
+    T = max(lengths) + extra
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(T, len(lengths), I))
+    y = rng.integers(-1, K, size=(T, len(lengths)))
+    L = np.array(lengths)
+    loss, grads = net.loss_and_grad(x, y, L)
+    grads = {k: v.copy() for k, v in grads.items()}
+    for b, n in enumerate(lengths):
+        x[n:, b] = garbage
+        y[n:, b] = rng.integers(-50, 50)
+    loss2, grads2 = net.loss_and_grad(x, y, L)
+    assert loss2 == loss
+    for k in grads:
+        np.testing.assert_array_equal(grads2[k], grads[k])
