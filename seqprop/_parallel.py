@@ -7,6 +7,13 @@ identical with one thread or two.
 
 The number of threads comes from :func:`set_num_threads`, else the environment
 variable ``SEQPROP_NUM_THREADS``, else the number of CPUs (at most 2 are used).
+
+While seqprop runs work on two threads of its own, the BLAS library behind
+numpy is limited to one thread (through threadpoolctl): otherwise its idle
+worker threads spin on the core the second direction needs, and two-thread
+training runs no faster than one. The limit is applied on the first parallel
+call and stays for the life of the process (it is lifted by
+``set_num_threads(1)``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
+_blas_limit = None  # threadpoolctl limiter while seqprop uses two threads
 
 
 def get_num_threads() -> int:
@@ -35,17 +43,24 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int | None) -> None:
     """Set the number of threads (``None``: back to the default)."""
-    global _num_threads
-    if n is not None and (not isinstance(n, int) or n < 1):
+    global _num_threads, _blas_limit
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"num_threads must be a positive integer, got {n!r}")
     _num_threads = None if n is None else min(int(n), 2)
+    if _blas_limit is not None and get_num_threads() < 2:
+        _blas_limit.restore_original_limits()
+        _blas_limit = None
 
 
 def run_pair(f1, f2):
     """Run two independent callables, concurrently when more than one thread is allowed."""
-    global _executor
+    global _executor, _blas_limit
     if get_num_threads() < 2:
         return f1(), f2()
+    if _blas_limit is None:
+        from threadpoolctl import threadpool_limits
+
+        _blas_limit = threadpool_limits(limits=1, user_api="blas")
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqprop")
     fut = _executor.submit(f2)
