@@ -1,4 +1,4 @@
-"""Thread-level parallelism shared by the layers.
+"""Thread-level parallelism and BLAS threading, shared by the layers.
 
 The two directions of a bidirectional layer are independent computations, so
 they run on two threads (numba kernels release the GIL). Each direction's
@@ -8,12 +8,12 @@ identical with one thread or two.
 The number of threads comes from :func:`set_num_threads`, else the environment
 variable ``SEQPROP_NUM_THREADS``, else the number of CPUs (at most 2 are used).
 
-While seqprop runs work on two threads of its own, the BLAS library behind
-numpy is limited to one thread (through threadpoolctl): otherwise its idle
-worker threads spin on the core the second direction needs, and two-thread
-training runs no faster than one. The limit is applied on the first parallel
-call and stays for the life of the process (it is lifted by
-``set_num_threads(1)``).
+While a network computes, the BLAS libraries behind numpy and scipy (which
+numba's ``np.dot`` calls) are held to one thread with threadpoolctl
+(:func:`blas_single_thread`): the products seqprop makes are small, and a
+multi-threaded BLAS spends more time waking its threads than computing (ten
+times slower at batch 1), and its spinning threads take the core that the
+second direction needs. The limit is lifted when the call returns.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
-_blas_limit = None  # threadpoolctl limiter while seqprop uses two threads
+_controller = None
 
 
 def get_num_threads() -> int:
@@ -43,24 +43,28 @@ def get_num_threads() -> int:
 
 def set_num_threads(n: int | None) -> None:
     """Set the number of threads (``None``: back to the default)."""
-    global _num_threads, _blas_limit
+    global _num_threads
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise ValueError(f"num_threads must be a positive integer, got {n!r}")
     _num_threads = None if n is None else min(int(n), 2)
-    if _blas_limit is not None and get_num_threads() < 2:
-        _blas_limit.restore_original_limits()
-        _blas_limit = None
+
+
+def blas_single_thread():
+    """Context manager holding every loaded BLAS library to one thread."""
+    global _controller
+    if _controller is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls)
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 def run_pair(f1, f2):
     """Run two independent callables, concurrently when more than one thread is allowed."""
-    global _executor, _blas_limit
+    global _executor
     if get_num_threads() < 2:
         return f1(), f2()
-    if _blas_limit is None:
-        from threadpoolctl import threadpool_limits
-
-        _blas_limit = threadpool_limits(limits=1, user_api="blas")
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqprop")
     fut = _executor.submit(f2)

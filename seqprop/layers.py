@@ -33,6 +33,11 @@ def _sub(d: dict, prefix: str) -> dict:
     return {k[n:]: v for k, v in d.items() if k.startswith(prefix)}
 
 
+def _order(lengths: np.ndarray) -> np.ndarray:
+    """Sequence indices by decreasing length (stable): the kernels' lockstep order."""
+    return np.argsort(-lengths, kind="stable")
+
+
 def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
     """Pairs (a(t), b(t_prev)) over all frames, flattened to 2-D.
 
@@ -112,7 +117,17 @@ class LSTM(Layer):
         hcell = np.empty((T, B, H), dtype=x.dtype)
         out = np.empty((T, B, H), dtype=x.dtype)
         lstm_forward(
-            xp, w_hh_t, p["w_peep"], lengths, self.reverse, self._squash_code, act, cell, hcell, out
+            xp,
+            w_hh_t,
+            p["w_peep"],
+            lengths,
+            _order(lengths),
+            self.reverse,
+            self._squash_code,
+            act,
+            cell,
+            hcell,
+            out,
         )
         return out, (x, lengths, act, cell, hcell, out)
 
@@ -127,6 +142,7 @@ class LSTM(Layer):
             p["W_hh"],
             p["w_peep"],
             lengths,
+            _order(lengths),
             self.reverse,
             self._squash_code,
             self.gradient == "truncated",
@@ -187,7 +203,8 @@ class RNN(Layer):
         xp = np.matmul(x.reshape(T * B, I), p["W_ih"].T).reshape(T, B, H)
         xp += p["b"]
         out = np.empty((T, B, H), dtype=x.dtype)
-        rnn_forward(xp, np.ascontiguousarray(p["W_hh"].T), lengths, self.reverse, out)
+        w_hh_t = np.ascontiguousarray(p["W_hh"].T)
+        rnn_forward(xp, w_hh_t, lengths, _order(lengths), self.reverse, out)
         return out, (x, lengths, out)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):
@@ -199,6 +216,7 @@ class RNN(Layer):
             np.ascontiguousarray(d_out),
             p["W_hh"],
             lengths,
+            _order(lengths),
             self.reverse,
             self.gradient == "truncated",
             out,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from seqprop._parallel import blas_single_thread
 from seqprop.kernels.activations import SQUASH_CODES
 from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
 from seqprop.layers import (
@@ -191,6 +192,10 @@ class Network:
 
     # ------------------------------------------------------------------ passes
     def _forward(self, x, lengths):
+        """Logits (T*B, K), the top hidden layer flattened (T*B, D) and the layer caches.
+
+        Callers hold :func:`blas_single_thread`.
+        """
         caches = []
         h = x
         for (_, layer), p in zip(self.hidden, self._layer_p, strict=True):
@@ -227,6 +232,11 @@ class Network:
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         x, lengths, targets = self._prepare(x, lengths, y)
+        with blas_single_thread():
+            loss = self._loss_and_grad(x, lengths, targets, reduction)
+        return loss, dict(self._grads)
+
+    def _loss_and_grad(self, x, lengths, targets, reduction):
         T, B, _ = x.shape
         logits, hf, caches = self._forward(x, lengths)
         probs = np.empty_like(logits)
@@ -245,7 +255,7 @@ class Network:
             dh = layer.backward(
                 self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > 0
             )
-        return float(loss), dict(self._grads)
+        return float(loss)
 
     def loss(self, x, y, lengths, *, reduction="sum") -> float:
         """The loss of :meth:`loss_and_grad` without the gradient."""
@@ -259,17 +269,19 @@ class Network:
     def score(self, x, y, lengths) -> tuple[float, int, int]:
         """Summed cross-entropy, number of labelled frames and of correctly classified ones."""
         x, lengths, targets = self._prepare(x, lengths, y)
-        logits, _, _ = self._forward(x, lengths)
-        total, n, correct = xent_counts(logits, targets)
+        with blas_single_thread():
+            logits, _, _ = self._forward(x, lengths)
+            total, n, correct = xent_counts(logits, targets)
         return float(total), int(n), int(correct)
 
     def predict_proba(self, x, lengths) -> np.ndarray:
         """Class probabilities per frame, shape (T, B, K); zero past each length."""
         x, lengths, _ = self._prepare(x, lengths)
         T, B, _ = x.shape
-        logits, _, _ = self._forward(x, lengths)
-        probs = np.empty_like(logits)
-        softmax(logits, probs)
+        with blas_single_thread():
+            logits, _, _ = self._forward(x, lengths)
+            probs = np.empty_like(logits)
+            softmax(logits, probs)
         probs = probs.reshape(T, B, self.num_classes)
         probs[np.arange(T)[:, None] >= lengths[None, :]] = 0.0
         return probs

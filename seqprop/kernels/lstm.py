@@ -10,6 +10,8 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``w_hh_t``  (H, G)    transpose of ``W_hh`` (C-contiguous), forward pass
 - ``w_hh``    (G, H)    ``W_hh`` (C-contiguous), backward pass
 - ``peep``    (3, H)    peephole weights, rows p_i, p_f, p_o
+- ``lengths`` (B,)      frames per sequence; ``order`` (B,) the sequence
+  indices sorted by decreasing length (stable)
 - ``act``     (T, B, G) gate activations b_i, b_f, b_g, b_o
 - ``cell``    (T, B, H) cell states s(t)
 - ``hcell``   (T, B, H) squashed cell states h(s(t))
@@ -17,67 +19,91 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``d_out``   (T, B, H) dE/db(t) from the layer above
 - ``delta``   (T, B, G) dE/da for the four pre-activations
 
-Sequence ``b`` occupies frames ``0 .. lengths[b]-1``. With ``reverse`` it is
-processed from its own last frame to its first. Every output array is written
-for all frames: zero past a sequence's length. Nothing is validated here: the
-callers in :mod:`seqprop.layers` do that.
-
-Matrix-vector products are written as axpy loops over a contiguous row
-(``z += W^T[j] * h[j]``): they vectorise without fastmath and sum in a fixed
-order, so results are bit-for-bit reproducible.
+Sequence ``b`` occupies frames ``0 .. lengths[b]-1``; with ``reverse`` it is
+processed from its own last frame to its first. The sequences of a batch
+advance in lockstep: at step k every sequence longer than k is at its k-th
+frame in processing order, and the recurrent products of all of them are one
+BLAS matrix product. Every output array is written for all frames, zero past
+a sequence's length. Nothing is validated here: :mod:`seqprop.layers` does
+that. Work buffers are allocated once per call, never inside the time loop.
 """
 
 import numpy as np
 
 from seqprop.kernels._jit import jit
-from seqprop.kernels.activations import logistic, squash, squash_deriv
+from seqprop.kernels.activations import expm1_into, squash_deriv, squash_scale
 
 
 @jit
-def lstm_forward(xp, w_hh_t, peep, lengths, reverse, squash_code, act, cell, hcell, out):
+def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out):
     """Forward recurrence; fills ``act``, ``cell``, ``hcell`` and ``out``."""
     T, B, G = xp.shape
     H = G // 4
-    z = np.empty(G, dtype=xp.dtype)
-    for b in range(B):
-        L = lengths[b]
-        for k in range(L):
-            t = L - 1 - k if reverse else k
-            tp = t + 1 if reverse else t - 1  # previous step in processing order
-            for m in range(G):
-                z[m] = xp[t, b, m]
-            if k > 0:
-                for j in range(H):
-                    hj = out[tp, b, j]
-                    for m in range(G):
-                        z[m] += w_hh_t[j, m] * hj
+    H2 = 2 * H
+    H3 = 3 * H
+    hbuf = np.zeros((B, H), dtype=xp.dtype)  # b(t-1), one row per active sequence
+    sbuf = np.zeros((B, H), dtype=xp.dtype)  # s(t-1)
+    zbuf = np.zeros((B, G), dtype=xp.dtype)  # W_hh b(t-1)
+    a = np.empty(G, dtype=np.float64)
+    e = np.empty(G, dtype=np.float64)
+    ib = np.empty(G, dtype=np.int64)
+    inner, outer = squash_scale(squash_code)
+    n_act = B
+    L_max = lengths[order[0]] if B > 0 else 0
+    for k in range(L_max):
+        while n_act > 0 and lengths[order[n_act - 1]] <= k:
+            n_act -= 1
+        if k > 0:
+            np.dot(hbuf[:n_act], w_hh_t, zbuf[:n_act])
+        for i in range(n_act):
+            b = order[i]
+            t = lengths[b] - 1 - k if reverse else k
+            # input gate, forget gate, cell input
             for j in range(H):
-                s_prev = cell[tp, b, j] if k > 0 else 0.0
-                b_i = logistic(z[j] + peep[0, j] * s_prev)
-                b_f = logistic(z[H + j] + peep[1, j] * s_prev)
-                b_g = squash(z[2 * H + j], squash_code)
-                s = b_f * s_prev + b_i * b_g
-                b_o = logistic(z[3 * H + j] + peep[2, j] * s)
-                h = squash(s, squash_code)
-                act[t, b, j] = b_i
-                act[t, b, H + j] = b_f
-                act[t, b, 2 * H + j] = b_g
-                act[t, b, 3 * H + j] = b_o
+                sp = sbuf[i, j]
+                a[j] = xp[t, b, j] + zbuf[i, j] + peep[0, j] * sp
+                a[H + j] = xp[t, b, H + j] + zbuf[i, H + j] + peep[1, j] * sp
+                a[H2 + j] = xp[t, b, H2 + j] + zbuf[i, H2 + j]
+            for m in range(H2):
+                e[m] = -abs(a[m])
+            for m in range(H2, H3):
+                e[m] = -inner * abs(a[m])
+            expm1_into(e[:H3], e[:H3], ib)
+            for m in range(H2):
+                d = 1.0 / (2.0 + e[m])
+                act[t, b, m] = d if a[m] >= 0.0 else (1.0 + e[m]) * d
+            for m in range(H2, H3):
+                v = -outer * e[m] / (2.0 + e[m])
+                act[t, b, m] = v if a[m] >= 0.0 else -v
+            # cell state, then the output gate that peeks at s(t)
+            for j in range(H):
+                s = act[t, b, H + j] * sbuf[i, j] + act[t, b, j] * act[t, b, H2 + j]
                 cell[t, b, j] = s
-                hcell[t, b, j] = h
-                out[t, b, j] = b_o * h
-        for t in range(L, T):
-            for m in range(G):
-                act[t, b, m] = 0.0
+                sbuf[i, j] = s
+                a[H3 + j] = xp[t, b, H3 + j] + zbuf[i, H3 + j] + peep[2, j] * cell[t, b, j]
+                e[j] = -abs(a[H3 + j])
+                e[H + j] = -inner * abs(cell[t, b, j])
+            expm1_into(e[:H2], e[:H2], ib)
             for j in range(H):
-                cell[t, b, j] = 0.0
-                hcell[t, b, j] = 0.0
-                out[t, b, j] = 0.0
+                d = 1.0 / (2.0 + e[j])
+                b_o = d if a[H3 + j] >= 0.0 else (1.0 + e[j]) * d
+                v = -outer * e[H + j] / (2.0 + e[H + j])
+                h = v if cell[t, b, j] >= 0.0 else -v
+                act[t, b, H3 + j] = b_o
+                hcell[t, b, j] = h
+                out[t, b, j] = act[t, b, H3 + j] * hcell[t, b, j]
+                hbuf[i, j] = out[t, b, j]
+    for b in range(B):
+        for t in range(lengths[b], T):
+            act[t, b, :] = 0.0
+            cell[t, b, :] = 0.0
+            hcell[t, b, :] = 0.0
+            out[t, b, :] = 0.0
 
 
 @jit
 def lstm_backward(
-    d_out, w_hh, peep, lengths, reverse, squash_code, truncated, act, cell, hcell, delta
+    d_out, w_hh, peep, lengths, order, reverse, squash_code, truncated, act, cell, hcell, delta
 ):
     """Backward pass through time; fills ``delta``.
 
@@ -87,40 +113,45 @@ def lstm_backward(
     """
     T, B, G = delta.shape
     H = G // 4
-    eps_c = np.empty(H, dtype=delta.dtype)
-    eps_s = np.zeros(H, dtype=delta.dtype)  # eps_s of the step processed just before (t+1)
-    for b in range(B):
-        L = lengths[b]
-        for k in range(L - 1, -1, -1):
+    H2 = 2 * H
+    H3 = 3 * H
+    d_next = np.zeros((B, G), dtype=delta.dtype)  # delta(t+1), one row per active sequence
+    es_next = np.zeros((B, H), dtype=delta.dtype)  # eps_s(t+1)
+    bf_next = np.zeros((B, H), dtype=delta.dtype)  # b_f(t+1)
+    e_rec = np.zeros((B, H), dtype=delta.dtype)  # W_hh^T delta(t+1)
+    n_act = 0
+    L_max = lengths[order[0]] if B > 0 else 0
+    for k in range(L_max - 1, -1, -1):
+        while n_act < B and lengths[order[n_act]] > k:
+            n_act += 1  # starts at its last step: its "next" rows are still zero
+        if not truncated:
+            np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
+        for i in range(n_act):
+            b = order[i]
+            L = lengths[b]
             t = L - 1 - k if reverse else k
             tp = t + 1 if reverse else t - 1  # previous step in processing order
-            tn = t - 1 if reverse else t + 1  # next step in processing order
-            has_next = k < L - 1
-            for j in range(H):
-                eps_c[j] = d_out[t, b, j]
-            if has_next and not truncated:
-                for m in range(G):
-                    dm = delta[tn, b, m]
-                    for j in range(H):
-                        eps_c[j] += w_hh[m, j] * dm
             for j in range(H):
                 b_i = act[t, b, j]
                 b_f = act[t, b, H + j]
-                b_g = act[t, b, 2 * H + j]
-                b_o = act[t, b, 3 * H + j]
+                b_g = act[t, b, H2 + j]
+                b_o = act[t, b, H3 + j]
                 h = hcell[t, b, j]
                 s_prev = cell[tp, b, j] if k > 0 else 0.0
-                d_o = b_o * (1.0 - b_o) * h * eps_c[j]
-                e_s = b_o * squash_deriv(h, squash_code) * eps_c[j] + peep[2, j] * d_o
-                if has_next:
-                    e_s += act[tn, b, H + j] * eps_s[j]
-                    if not truncated:
-                        e_s += peep[0, j] * delta[tn, b, j] + peep[1, j] * delta[tn, b, H + j]
+                eps_c = d_out[t, b, j] + e_rec[i, j]
+                d_o = b_o * (1.0 - b_o) * h * eps_c
+                e_s = b_o * squash_deriv(h, squash_code) * eps_c + peep[2, j] * d_o
+                e_s += bf_next[i, j] * es_next[i, j]
+                if not truncated:
+                    e_s += peep[0, j] * d_next[i, j] + peep[1, j] * d_next[i, H + j]
                 delta[t, b, j] = b_i * (1.0 - b_i) * b_g * e_s
                 delta[t, b, H + j] = b_f * (1.0 - b_f) * s_prev * e_s
-                delta[t, b, 2 * H + j] = b_i * squash_deriv(b_g, squash_code) * e_s
-                delta[t, b, 3 * H + j] = d_o
-                eps_s[j] = e_s
-        for t in range(L, T):
+                delta[t, b, H2 + j] = b_i * squash_deriv(b_g, squash_code) * e_s
+                delta[t, b, H3 + j] = d_o
+                es_next[i, j] = e_s
+                bf_next[i, j] = b_f
             for m in range(G):
-                delta[t, b, m] = 0.0
+                d_next[i, m] = delta[t, b, m]
+    for b in range(B):
+        for t in range(lengths[b], T):
+            delta[t, b, :] = 0.0

@@ -4,7 +4,9 @@
 
 Shapes as in :mod:`seqprop.kernels.lstm` with ``G = H``: ``xp`` (T, B, H)
 input projections with bias, ``w_hh_t`` (H, H) = ``W_hh`` transposed,
-``w_hh`` (H, H), ``out`` (T, B, H), ``d_out`` (T, B, H), ``delta`` (T, B, H).
+``w_hh`` (H, H), ``out`` (T, B, H), ``d_out`` (T, B, H), ``delta`` (T, B, H),
+``order`` the sequence indices by decreasing length. Sequences advance in
+lockstep, their recurrent products one BLAS matrix product per step.
 
 ``truncated`` (backward) stops the error at the recurrent connection: the
 analogue of the LSTM's truncated gradient, with ``h(t-1)`` in ``W_hh h(t-1)``
@@ -14,51 +16,59 @@ treated as a constant.
 import numpy as np
 
 from seqprop.kernels._jit import jit
-from seqprop.kernels.activations import tanh
+from seqprop.kernels.activations import expm1_into
 
 
 @jit
-def rnn_forward(xp, w_hh_t, lengths, reverse, out):
+def rnn_forward(xp, w_hh_t, lengths, order, reverse, out):
     T, B, H = xp.shape
-    z = np.empty(H, dtype=xp.dtype)
+    hbuf = np.zeros((B, H), dtype=xp.dtype)
+    zbuf = np.zeros((B, H), dtype=xp.dtype)
+    a = np.empty(H, dtype=np.float64)
+    e = np.empty(H, dtype=np.float64)
+    ib = np.empty(H, dtype=np.int64)
+    n_act = B
+    L_max = lengths[order[0]] if B > 0 else 0
+    for k in range(L_max):
+        while n_act > 0 and lengths[order[n_act - 1]] <= k:
+            n_act -= 1
+        if k > 0:
+            np.dot(hbuf[:n_act], w_hh_t, zbuf[:n_act])
+        for i in range(n_act):
+            b = order[i]
+            t = lengths[b] - 1 - k if reverse else k
+            for m in range(H):
+                a[m] = xp[t, b, m] + zbuf[i, m]
+                e[m] = -2.0 * abs(a[m])
+            expm1_into(e, e, ib)
+            for m in range(H):
+                v = -e[m] / (2.0 + e[m])
+                out[t, b, m] = v if a[m] >= 0.0 else -v
+                hbuf[i, m] = out[t, b, m]
     for b in range(B):
-        L = lengths[b]
-        for k in range(L):
-            t = L - 1 - k if reverse else k
-            tp = t + 1 if reverse else t - 1
-            for m in range(H):
-                z[m] = xp[t, b, m]
-            if k > 0:
-                for j in range(H):
-                    hj = out[tp, b, j]
-                    for m in range(H):
-                        z[m] += w_hh_t[j, m] * hj
-            for m in range(H):
-                out[t, b, m] = tanh(z[m])
-        for t in range(L, T):
-            for m in range(H):
-                out[t, b, m] = 0.0
+        for t in range(lengths[b], T):
+            out[t, b, :] = 0.0
 
 
 @jit
-def rnn_backward(d_out, w_hh, lengths, reverse, truncated, out, delta):
+def rnn_backward(d_out, w_hh, lengths, order, reverse, truncated, out, delta):
     T, B, H = delta.shape
-    eps = np.empty(H, dtype=delta.dtype)
-    for b in range(B):
-        L = lengths[b]
-        for k in range(L - 1, -1, -1):
-            t = L - 1 - k if reverse else k
-            tn = t - 1 if reverse else t + 1
-            for j in range(H):
-                eps[j] = d_out[t, b, j]
-            if k < L - 1 and not truncated:
-                for m in range(H):
-                    dm = delta[tn, b, m]
-                    for j in range(H):
-                        eps[j] += w_hh[m, j] * dm
+    d_next = np.zeros((B, H), dtype=delta.dtype)
+    e_rec = np.zeros((B, H), dtype=delta.dtype)
+    n_act = 0
+    L_max = lengths[order[0]] if B > 0 else 0
+    for k in range(L_max - 1, -1, -1):
+        while n_act < B and lengths[order[n_act]] > k:
+            n_act += 1
+        if not truncated:
+            np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
+        for i in range(n_act):
+            b = order[i]
+            t = lengths[b] - 1 - k if reverse else k
             for j in range(H):
                 h = out[t, b, j]
-                delta[t, b, j] = (1.0 - h * h) * eps[j]
-        for t in range(L, T):
-            for m in range(H):
-                delta[t, b, m] = 0.0
+                delta[t, b, j] = (1.0 - h * h) * (d_out[t, b, j] + e_rec[i, j])
+                d_next[i, j] = delta[t, b, j]
+    for b in range(B):
+        for t in range(lengths[b], T):
+            delta[t, b, :] = 0.0
