@@ -356,3 +356,14 @@ def test_property_padding_never_matters(kind, lengths, extra, garbage, seed):
     assert loss2 == loss
     for k in grads:
         np.testing.assert_array_equal(grads2[k], grads[k])
+
+
+def test_gradcheck_paper_init_and_float32_network():
+    """Default (paper) initialisation and a float32 net are checked without false alarms."""
+    net = seqprop.make_network("blstm", 4, 3, 5, random_state=1, dtype="float32")
+    x, y, lengths = batch(T=6, lengths=(6, 4))
+    y = np.clip(y, -1, 4)
+    x = x[:, :, :1].repeat(4, axis=2)
+    errors = gradcheck(net, x, y, lengths)
+    assert max(errors.values()) < 1e-5
+    assert net.dtype == np.float32  # left as it was
