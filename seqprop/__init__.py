@@ -32,8 +32,12 @@ _LAZY = {
     "write_dataset": "seqprop.data",
     "open_dataset": "seqprop.data",
     "SequenceDataset": "seqprop.data",
-    "Trainer": "seqprop.train",
-    "train": "seqprop.train",
+    "compute_normalisation": "seqprop.data",
+    "prepare_timit": "seqprop.corpora.timit",
+    "generate_corpus": "seqprop.corpora.synthetic",
+    "set_num_threads": "seqprop._parallel",
+    "Trainer": "seqprop.training",
+    "train": "seqprop.training",
 }
 
 __all__ = [
