@@ -66,6 +66,8 @@ class Network:
         self.num_classes = int(num_classes)
         self.output = Dense(top, self.num_classes, activation="identity")
         self.spec = dict(spec) if spec is not None else None
+        self.last_n_scored = 0
+        self.last_n_correct = 0
 
         layout: list[tuple[str, tuple[int, ...]]] = []
         for name, layer in self.hidden:
@@ -228,6 +230,13 @@ class Network:
         grads : dict[str, ndarray]
             Same names and shapes as :meth:`parameters`: views into
             :attr:`flat_gradient`, overwritten by the next call.
+
+        Notes
+        -----
+        The call also sets ``last_n_scored`` (labelled frames) and
+        ``last_n_correct`` (of those, frames whose most probable class is the
+        target, before the update), so a trainer gets its training frame error
+        without a second forward pass.
         """
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
@@ -241,9 +250,10 @@ class Network:
         logits, hf, caches = self._forward(x, lengths)
         probs = np.empty_like(logits)
         dlogits = np.empty_like(logits)
-        loss = softmax_xent(logits, targets, probs, dlogits)
+        loss, n, n_correct = softmax_xent(logits, targets, probs, dlogits)
+        self.last_n_scored = int(n)
+        self.last_n_correct = int(n_correct)
         if reduction == "mean":
-            n = int(np.count_nonzero(targets >= 0))
             scale = 1.0 / n if n else 0.0
             loss *= scale
             dlogits *= scale

@@ -367,3 +367,16 @@ def test_gradcheck_paper_init_and_float32_network():
     errors = gradcheck(net, x, y, lengths)
     assert max(errors.values()) < 1e-5
     assert net.dtype == np.float32  # left as it was
+
+
+@pytest.mark.parametrize("kind", ["blstm", "mlp"])
+def test_loss_and_grad_counts_correct_frames(kind):
+    net = build(kind)
+    x, y, lengths = batch(T=9, lengths=(9, 5, 7))
+    _, n, correct = net.score(x, y, lengths)
+    net.loss_and_grad(x, y, lengths)
+    assert (net.last_n_scored, net.last_n_correct) == (n, correct)
+    pred = net.predict(x, lengths)
+    valid = np.arange(9)[:, None] < lengths[None, :]
+    assert correct == int(((pred == y) & (y >= 0) & valid).sum())
+    assert n == int(((y >= 0) & valid).sum())

@@ -14,15 +14,20 @@ def softmax_xent(logits, targets, probs, dlogits):
 
     Fills ``probs`` (N, K) and ``dlogits`` (N, K) = ``probs - onehot`` on scored
     frames, 0 on unscored ones. Returns the cross-entropy summed over scored
-    frames (float64 accumulation).
+    frames (float64 accumulation), the number of scored frames and the number
+    whose most probable class (first maximum) is the target.
     """
     N, K = logits.shape
     total = 0.0
+    n_scored = 0
+    n_correct = 0
     for n in range(N):
         mx = logits[n, 0]
+        arg = 0
         for k in range(1, K):
             if logits[n, k] > mx:
                 mx = logits[n, k]
+                arg = k
         ssum = 0.0
         for k in range(K):
             e = math.exp(logits[n, k] - mx)
@@ -37,10 +42,13 @@ def softmax_xent(logits, targets, probs, dlogits):
                 dlogits[n, k] = 0.0
         else:
             total += math.log(ssum) + mx - logits[n, c]
+            n_scored += 1
+            if arg == c:
+                n_correct += 1
             for k in range(K):
                 dlogits[n, k] = probs[n, k]
             dlogits[n, c] -= 1.0
-    return total
+    return total, n_scored, n_correct
 
 
 @jit

@@ -1,0 +1,619 @@
+"""Checkpoints and model files (HDF5), written atomically.
+
+One file format serves two purposes, told apart by the ``content`` attribute:
+
+* ``content = "model"``: a trained network ready for evaluation and
+  prediction (``best.h5`` in a run directory): its parameters, the
+  :func:`~seqprop.network.make_network` spec, class names, feature
+  normalisation and target delay;
+* ``content = "training"``: everything a run needs to continue exactly where
+  it stopped (``checkpoint.h5``): the above plus optimizer state, the
+  shuffling generator's state, the epoch and position within it, the epoch's
+  sequence order, the running sums of the epoch, the history so far and the
+  best weights with their score.
+
+Layout (HDF5 root):
+
+========================  ==============================================
+``attrs``                 ``format = "seqprop.checkpoint"``,
+                          ``format_version = 1``, ``content``,
+                          ``seqprop_version``, ``epoch``, ``delay``
+``parameters``            (P,) flat parameter vector (network dtype)
+``spec``                  JSON string: ``make_network`` keyword arguments
+``class_names``           (K,) UTF-8 strings
+``norm_mean/norm_std``    (I,) float64, only when normalisation is used
+``config``                JSON string: the run configuration
+training only:
+``velocity``              (P,) optimizer velocity
+``best_parameters``       (P,) best-on-validation weights (if any epoch ended)
+``order``                 (N_e,) int64: the current epoch's sequence order
+``order_offsets``         (n_batches + 1,) int64: batch boundaries in ``order``
+``state``                 JSON string: epoch, position, RNG state,
+                          optimizer scalars, epoch sums, history, best score
+========================  ==============================================
+
+Every file is written to a temporary name in the destination's directory,
+flushed, fsync'ed and renamed over the destination (:func:`atomic_output`), so
+a crash at any moment leaves either the previous file or the new one, never a
+mixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqprop.errors import CheckpointError
+
+__all__ = [
+    "BEST_NAME",
+    "CHECKPOINT_NAME",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ModelMeta",
+    "TrainingState",
+    "atomic_output",
+    "find_model_file",
+    "load_model",
+    "load_training_state",
+    "remove_stale_temporaries",
+    "save_model",
+    "save_training_state",
+]
+
+FORMAT = "seqprop.checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.h5"
+"""Name of the training checkpoint inside a run directory."""
+BEST_NAME = "best.h5"
+"""Name of the best-on-validation model inside a run directory."""
+_TMP_MARK = ".tmp-"
+
+
+# ------------------------------------------------------------------ atomicity
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success fsync and rename it to ``path``.
+
+    If the body raises (or the process dies), ``path`` is untouched; the
+    temporary file is removed on an exception (a killed process leaves it,
+    :func:`remove_stale_temporaries` clears it later).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete temporary files an interrupted :func:`atomic_output` left in ``directory``."""
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for p in directory.iterdir():
+        if p.name.startswith(".") and _TMP_MARK in p.name and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+# ------------------------------------------------------------------ contents
+@dataclass
+class ModelMeta:
+    """What a model file says about its network, besides the weights.
+
+    Attributes
+    ----------
+    path : Path
+        The file read.
+    content : {"model", "training"}
+    spec : dict
+        ``make_network`` keyword arguments.
+    class_names : list of str
+        K class names, in output order.
+    mean, std : (I,) float64 ndarray or None
+        Feature normalisation applied to inputs before the network.
+    delay : int
+        Target delay in frames (outputs lag the targets by this much).
+    config : dict or None
+        The run configuration (nested dict) the model was trained with.
+    epoch : int
+        Epoch the weights come from (0 = before training).
+    score : float or None
+        Validation frame error of these weights, when known.
+    """
+
+    path: Path
+    content: str
+    spec: dict[str, Any]
+    class_names: list[str]
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    delay: int = 0
+    config: dict[str, Any] | None = None
+    epoch: int = 0
+    score: float | None = None
+
+    @property
+    def input_size(self) -> int:
+        return int(self.spec["input_size"])
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.spec["num_classes"])
+
+
+@dataclass
+class TrainingState:
+    """The complete state of a training run between two weight updates.
+
+    Attributes
+    ----------
+    config : dict
+        Resolved run configuration.
+    spec : dict
+        ``make_network`` keyword arguments (without ``random_state``).
+    class_names : list of str
+    mean, std : (I,) ndarray or None
+        Normalisation computed on the training set.
+    parameters : (P,) ndarray
+        Current weights.
+    velocity : (P,) ndarray
+        Optimizer momentum.
+    optimizer : dict
+        Optimizer scalars (name, learning_rate, momentum, n_steps).
+    rng_state : dict
+        ``numpy.random.Generator.bit_generator.state`` of the shuffling
+        generator, after the current epoch's order was drawn.
+    epoch : int
+        Completed epochs.
+    position : int
+        Batches of the current epoch already trained on (0 when no epoch is
+        in progress).
+    order, order_offsets : ndarray or None
+        Current epoch's sequence order and batch boundaries (None between epochs).
+    epoch_sums : dict
+        Running sums of the epoch in progress (loss, frames, errors, seconds ...).
+    history : list of dict
+        One record per completed epoch (as in ``metrics.jsonl``).
+    best_parameters : (P,) ndarray or None
+    best_score : float
+        Best validation frame error so far (inf before the first epoch ends).
+    best_epoch : int
+        Epoch of ``best_parameters`` (0 = none yet).
+    n_no_change : int
+        Epochs since the last improvement.
+    finished : bool
+        The run ended (``stop_reason`` says why).
+    """
+
+    config: dict[str, Any]
+    spec: dict[str, Any]
+    class_names: list[str]
+    parameters: np.ndarray
+    velocity: np.ndarray
+    optimizer: dict[str, Any]
+    rng_state: dict[str, Any]
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    epoch: int = 0
+    position: int = 0
+    order: np.ndarray | None = None
+    order_offsets: np.ndarray | None = None
+    epoch_sums: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_parameters: np.ndarray | None = None
+    best_score: float = float("inf")
+    best_epoch: int = 0
+    n_no_change: int = 0
+    finished: bool = False
+    stop_reason: str = ""
+
+
+# ------------------------------------------------------------------ writing
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, allow_nan=True)
+
+
+def _write_common(
+    f: Any,
+    *,
+    content: str,
+    parameters: np.ndarray,
+    spec: dict[str, Any],
+    class_names: list[str],
+    mean: np.ndarray | None,
+    std: np.ndarray | None,
+    delay: int,
+    config: dict[str, Any] | None,
+    epoch: int,
+) -> None:
+    import h5py
+
+    from seqprop import __version__
+
+    f.attrs["format"] = FORMAT
+    f.attrs["format_version"] = FORMAT_VERSION
+    f.attrs["content"] = content
+    f.attrs["seqprop_version"] = __version__
+    f.attrs["epoch"] = int(epoch)
+    f.attrs["delay"] = int(delay)
+    f.create_dataset("parameters", data=np.ascontiguousarray(parameters))
+    f.create_dataset("spec", data=_json(spec))
+    f.create_dataset(
+        "class_names",
+        data=np.array([str(c) for c in class_names], dtype=object),
+        dtype=h5py.string_dtype("utf-8"),
+    )
+    if mean is not None and std is not None:
+        f.create_dataset("norm_mean", data=np.asarray(mean, dtype=np.float64))
+        f.create_dataset("norm_std", data=np.asarray(std, dtype=np.float64))
+    f.create_dataset("config", data=_json(config))
+
+
+def save_model(
+    path: str | os.PathLike[str],
+    parameters: np.ndarray,
+    *,
+    spec: dict[str, Any],
+    class_names: list[str],
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+    delay: int = 0,
+    config: dict[str, Any] | None = None,
+    epoch: int = 0,
+    score: float | None = None,
+) -> Path:
+    """Write a model file (``content = "model"``) atomically.
+
+    Parameters
+    ----------
+    path : path
+        Destination (overwritten atomically).
+    parameters : (P,) ndarray
+        Flat weights, as ``net.flat_parameters``.
+    spec : dict
+        ``net.spec`` (rebuilds the network).
+    class_names : list of K str
+    mean, std : (I,) ndarray, optional
+        Normalisation to apply to inputs.
+    delay : int
+        Target delay in frames.
+    config : dict, optional
+        Training configuration, kept for reference.
+    epoch : int
+        Epoch the weights come from.
+    score : float, optional
+        Validation frame error of the weights.
+    """
+    import h5py
+
+    path = Path(path)
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_common(
+            f,
+            content="model",
+            parameters=parameters,
+            spec=spec,
+            class_names=class_names,
+            mean=mean,
+            std=std,
+            delay=delay,
+            config=config,
+            epoch=epoch,
+        )
+        f.attrs["score"] = np.nan if score is None else float(score)
+    return path
+
+
+def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> Path:
+    """Write a training checkpoint (``content = "training"``) atomically."""
+    import h5py
+
+    path = Path(path)
+    delay = int((state.config or {}).get("model", {}).get("delay", 0))
+    scalars = {
+        "epoch": int(state.epoch),
+        "position": int(state.position),
+        "rng_state": state.rng_state,
+        "optimizer": state.optimizer,
+        "epoch_sums": state.epoch_sums,
+        "history": state.history,
+        "best_score": float(state.best_score),
+        "best_epoch": int(state.best_epoch),
+        "n_no_change": int(state.n_no_change),
+        "finished": bool(state.finished),
+        "stop_reason": state.stop_reason,
+    }
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        _write_common(
+            f,
+            content="training",
+            parameters=state.parameters,
+            spec=state.spec,
+            class_names=state.class_names,
+            mean=state.mean,
+            std=state.std,
+            delay=delay,
+            config=state.config,
+            epoch=state.epoch,
+        )
+        f.create_dataset("velocity", data=np.ascontiguousarray(state.velocity))
+        if state.best_parameters is not None:
+            f.create_dataset("best_parameters", data=np.ascontiguousarray(state.best_parameters))
+        if state.order is not None:
+            f.create_dataset("order", data=np.asarray(state.order, dtype=np.int64))
+            f.create_dataset("order_offsets", data=np.asarray(state.order_offsets, dtype=np.int64))
+        f.create_dataset("state", data=_json(scalars))
+    return path
+
+
+# ------------------------------------------------------------------ reading
+def _open(path: Path) -> Any:
+    import h5py
+
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file")
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        raise CheckpointError(
+            f"{path} is not a seqprop checkpoint (not a readable HDF5 file: {exc})"
+        ) from None
+    if f.attrs.get("format") != FORMAT:
+        f.close()
+        raise CheckpointError(
+            f"{path} is not a seqprop checkpoint (HDF5 without format = {FORMAT!r}; "
+            "a dataset file perhaps?)"
+        )
+    version = f.attrs.get("format_version")
+    if isinstance(version, np.generic):
+        version = version.item()
+    if version != FORMAT_VERSION:
+        f.close()
+        raise CheckpointError(
+            f"{path}: checkpoint format version {version!r} is not supported "
+            f"(this seqprop reads version {FORMAT_VERSION})"
+        )
+    return f
+
+
+def _read_json(f: Any, name: str, path: Path) -> Any:
+    if name not in f:
+        raise CheckpointError(f"{path}: checkpoint lacks {name!r}")
+    raw = f[name][()]
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    try:
+        return json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: {name!r} is not valid JSON: {exc}") from None
+
+
+def _read_array(f: Any, name: str, path: Path, required: bool = True) -> np.ndarray | None:
+    if name not in f:
+        if required:
+            raise CheckpointError(f"{path}: checkpoint lacks the dataset {name!r}")
+        return None
+    return np.asarray(f[name][()])
+
+
+def _read_common(f: Any, path: Path) -> dict[str, Any]:
+    content = f.attrs.get("content")
+    if isinstance(content, bytes):
+        content = content.decode()
+    if content not in ("model", "training"):
+        raise CheckpointError(f"{path}: unknown checkpoint content {content!r}")
+    spec = _read_json(f, "spec", path)
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise CheckpointError(f"{path}: 'spec' does not describe a network")
+    names = _read_array(f, "class_names", path)
+    class_names = [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names]
+    return {
+        "content": content,
+        "parameters": _read_array(f, "parameters", path),
+        "spec": spec,
+        "class_names": class_names,
+        "mean": _read_array(f, "norm_mean", path, required=False),
+        "std": _read_array(f, "norm_std", path, required=False),
+        "delay": int(f.attrs.get("delay", 0)),
+        "config": _read_json(f, "config", path),
+        "epoch": int(f.attrs.get("epoch", 0)),
+    }
+
+
+def load_training_state(path: str | os.PathLike[str]) -> TrainingState:
+    """Read a training checkpoint written by :func:`save_training_state`.
+
+    Raises
+    ------
+    CheckpointError
+        Missing file, not HDF5, not a seqprop checkpoint, or a model file
+        (which holds no training state).
+    """
+    path = Path(path)
+    try:
+        return _load_training_state(path)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint, truncated or corrupt? ({exc})"
+        ) from None
+
+
+def _load_training_state(path: Path) -> TrainingState:
+    with _open(path) as f:
+        common = _read_common(f, path)
+        if common["content"] != "training":
+            raise CheckpointError(
+                f"{path} is a model file, not a training checkpoint (it cannot be resumed)"
+            )
+        s = _read_json(f, "state", path)
+        try:
+            return TrainingState(
+                config=common["config"],
+                spec=common["spec"],
+                class_names=common["class_names"],
+                mean=common["mean"],
+                std=common["std"],
+                parameters=common["parameters"],
+                velocity=_read_array(f, "velocity", path),
+                optimizer=s["optimizer"],
+                rng_state=s["rng_state"],
+                epoch=int(s["epoch"]),
+                position=int(s["position"]),
+                order=_read_array(f, "order", path, required=False),
+                order_offsets=_read_array(f, "order_offsets", path, required=False),
+                epoch_sums=s["epoch_sums"],
+                history=s["history"],
+                best_parameters=_read_array(f, "best_parameters", path, required=False),
+                best_score=float(s["best_score"]),
+                best_epoch=int(s["best_epoch"]),
+                n_no_change=int(s["n_no_change"]),
+                finished=bool(s["finished"]),
+                stop_reason=str(s.get("stop_reason", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: incomplete training state ({exc})") from None
+
+
+def find_model_file(path: str | os.PathLike[str]) -> Path:
+    """The model file for ``path``: itself if a file; in a run directory its ``best.h5``,
+    else its ``checkpoint.h5``.
+
+    Raises
+    ------
+    CheckpointError
+        Nothing usable at ``path``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        for name in (BEST_NAME, CHECKPOINT_NAME):
+            if (path / name).is_file():
+                return path / name
+        raise CheckpointError(
+            f"{path} is a directory without {BEST_NAME} or {CHECKPOINT_NAME}: not a run directory "
+            "with a trained model"
+        )
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or directory")
+    return path
+
+
+def load_model(path: str | os.PathLike[str], *, which: str = "best") -> tuple[Any, ModelMeta]:
+    """Rebuild a trained network from a model file, checkpoint or run directory.
+
+    Parameters
+    ----------
+    path : path
+        A model file, a training checkpoint, or a run directory (its
+        ``best.h5``, else its ``checkpoint.h5``).
+    which : {"best", "last"}
+        For a training checkpoint: the best-on-validation weights (when an
+        epoch has ended) or the current ones. Model files hold one set.
+
+    Returns
+    -------
+    net : seqprop.network.Network
+    meta : ModelMeta
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file: missing, not HDF5, not a seqprop
+        checkpoint, or inconsistent with its own network spec.
+    """
+    if which not in ("best", "last"):
+        raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+    path = find_model_file(path)
+    try:
+        return _load_model(path, which)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{path}: cannot read the model, truncated or corrupt? ({exc})"
+        ) from None
+
+
+def _load_model(path: Path, which: str) -> tuple[Any, ModelMeta]:
+    from seqprop.network import make_network
+
+    with _open(path) as f:
+        common = _read_common(f, path)
+        parameters = common["parameters"]
+        score = f.attrs.get("score")
+        epoch = common["epoch"]
+        if common["content"] == "training":
+            state = _read_json(f, "state", path)
+            score = None
+            if which == "best" and "best_parameters" in f:
+                parameters = np.asarray(f["best_parameters"][()])
+                epoch = int(state.get("best_epoch", epoch))
+                score = state.get("best_score")
+    spec = dict(common["spec"])
+    try:
+        net = make_network(**spec)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the network from its spec: {exc}") from None
+    if parameters.shape != net.flat_parameters.shape:
+        raise CheckpointError(
+            f"{path}: holds {parameters.size} parameters, its network spec needs "
+            f"{net.num_parameters}"
+        )
+    if len(common["class_names"]) != net.num_classes:
+        raise CheckpointError(
+            f"{path}: {len(common['class_names'])} class names for {net.num_classes} outputs"
+        )
+    net.flat_parameters[...] = parameters
+    mean, std = common["mean"], common["std"]
+    for name, arr in (("norm_mean", mean), ("norm_std", std)):
+        if arr is not None and arr.shape != (net.input_size,):
+            raise CheckpointError(
+                f"{path}: {name} has shape {arr.shape}, the network has {net.input_size} inputs"
+            )
+    if score is not None:
+        score = float(score)
+        if np.isnan(score):
+            score = None
+    meta = ModelMeta(
+        path=path,
+        content=common["content"],
+        spec=spec,
+        class_names=common["class_names"],
+        mean=mean,
+        std=std,
+        delay=common["delay"],
+        config=common["config"],
+        epoch=epoch,
+        score=score,
+    )
+    return net, meta

@@ -1,0 +1,302 @@
+"""``seqprop train``, ``seqprop evaluate`` and ``seqprop predict``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train``, ``evaluate`` and ``predict`` subcommands."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a network as a TOML config describes (or resume a run)",
+        description=(
+            "Train a network on HDF5 sequence datasets as the TOML configuration CONFIG "
+            "describes (sections [model], [data], [train]; see seqprop.config). The run "
+            "directory receives the resolved config.toml, metrics.jsonl (one JSON line per "
+            "epoch), checkpoint.h5 (latest state) and best.h5 (best-on-validation model). "
+            "A run that was stopped or killed continues with --resume RUN_DIR and ends with "
+            "the same weights as an uninterrupted run (with train.threads = 1)."
+        ),
+    )
+    p.add_argument("config", metavar="CONFIG", nargs="?", help="TOML configuration file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="override a config value, e.g. --set train.learning_rate=1e-4 (repeatable; "
+        "VALUE is read as TOML, else as a string)",
+    )
+    p.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help="run directory (default: the config's run_dir, else runs/<config name>)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its latest checkpoint (no CONFIG)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train into a non-empty run directory, replacing seqprop's files in it",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-epoch lines")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "evaluate",
+        help="frame accuracy, per-class accuracy and confusion matrix of a model on a dataset",
+        description=(
+            "Score a trained model on an HDF5 dataset: framewise accuracy, cross-entropy, "
+            "per-class accuracy and (with --json) the confusion matrix; for TIMIT's 61 "
+            "phones also the accuracy on the 39 folded classes. MODEL is a model file, a "
+            "checkpoint or a run directory (its best.h5)."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="model file, checkpoint or run directory")
+    p.add_argument("data", metavar="DATA", help="HDF5 dataset")
+    p.add_argument("--group", "-g", help="the split's group, when DATA holds several")
+    p.add_argument("--json", action="store_true", help="print every result as JSON")
+    p.add_argument(
+        "--weights",
+        choices=("best", "last"),
+        default="best",
+        help="for a training checkpoint: best-on-validation (default) or last weights",
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (speed only)")
+    p.set_defaults(func=run_evaluate)
+
+    p = subparsers.add_parser(
+        "predict",
+        help="write per-frame posteriors and labels of a dataset to HDF5",
+        description=(
+            "Run a trained model over every sequence of DATA and write OUT (HDF5): "
+            "posteriors (N_frames, K) float32, labels (N_frames,) int32 (argmax), targets, "
+            "seq_lengths and seq_tags in DATA's order, attrs class_names."
+        ),
+    )
+    p.add_argument("model", metavar="MODEL", help="model file, checkpoint or run directory")
+    p.add_argument("data", metavar="DATA", help="HDF5 dataset")
+    p.add_argument("out", metavar="OUT", help="output HDF5 file (replaced atomically)")
+    p.add_argument("--group", "-g", help="the split's group, when DATA holds several")
+    p.add_argument("--weights", choices=("best", "last"), default="best")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (speed only)")
+    p.set_defaults(func=run_predict)
+
+
+# ------------------------------------------------------------------ train
+def _epoch_printer(quiet: bool) -> Any:
+    from seqprop.training import Callback
+
+    class _Print(Callback):
+        started = False
+
+        def on_train_begin(self, trainer):
+            self.started = True
+            cfg = trainer.config
+            net = trainer.net
+            st = trainer.state
+            what = "resuming" if st.epoch or st.position else "training"
+            print(
+                f"{what} {cfg.model.kind} ({net.num_parameters} parameters, "
+                f"{net.input_size} inputs, {net.num_classes} classes) on "
+                f"{len(trainer.train_data)} sequences; run directory {trainer.run_dir}",
+                flush=True,
+            )
+            if st.position:
+                print(f"  continuing epoch {st.epoch + 1} at update {st.position}", flush=True)
+
+        def on_epoch_end(self, trainer, r):
+            if quiet:
+                return
+            v = r.get("validation_frame_error")
+            fps = r.get("frames_per_second") or 0.0
+            print(
+                f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}  "
+                f"train err {r['train_frame_error']:.4f}  "
+                f"valid err {'   n/a' if v is None else f'{v:.4f}'}"
+                f"{'  *' if r['best'] else '   '}  {r['seconds']:.1f}s  {fps:.0f} frames/s",
+                flush=True,
+            )
+
+    return _Print()
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from seqprop.errors import ConfigError
+    from seqprop.training import Trainer
+
+    printer = _epoch_printer(args.quiet)
+    progress = False if args.no_progress else None
+    if args.resume:
+        if args.config:
+            raise ConfigError(
+                "give either CONFIG (a new run) or --resume RUN_DIR (the run's own "
+                "configuration is used), not both"
+            )
+        if args.run_dir or args.overwrite:
+            raise ConfigError("--run-dir and --overwrite do not apply to --resume")
+        trainer = Trainer.resume(
+            args.resume, overrides=args.overrides, callbacks=[printer], progress=progress
+        )
+    else:
+        if not args.config:
+            raise ConfigError("give a CONFIG file to train, or --resume RUN_DIR")
+        from seqprop.config import load_config
+
+        config = load_config(args.config, args.overrides)
+        run_dir = args.run_dir or config.run_dir or str(Path("runs") / Path(args.config).stem)
+        trainer = Trainer(
+            config,
+            run_dir=run_dir,
+            overwrite=args.overwrite,
+            callbacks=[printer],
+            progress=progress,
+        )
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        st = trainer.state
+        if trainer.run_dir is not None and st is not None:
+            print(
+                f"interrupted in epoch {st.epoch + 1} after {st.position} updates; continue "
+                f"with: seqprop train --resume {trainer.run_dir}",
+                file=sys.stderr,
+            )
+        raise
+    st = trainer.state
+    if st.finished and not printer.started:
+        print(f"the run in {trainer.run_dir} has already finished; nothing to do")
+    print(f"stopped: {st.stop_reason}")
+    if st.best_epoch:
+        kind = "validation" if trainer.config.data.validation else "training"
+        print(
+            f"best epoch {st.best_epoch}: {kind} frame error {st.best_score:.4f} "
+            f"(accuracy {1 - st.best_score:.4f})"
+        )
+    if trainer.test_result_ is not None:
+        r = trainer.test_result_
+        line = f"test frame accuracy {r.frame_accuracy:.4f} on {r.n_frames} frames"
+        if r.folded:
+            line += f"; {r.folded['classes']}-class folded {r.folded['frame_accuracy']:.4f}"
+        print(line)
+    if trainer.run_dir is not None:
+        print(f"model: {trainer.run_dir / 'best.h5'}")
+    return 0
+
+
+# ------------------------------------------------------------------ evaluate / predict
+def _load(args: argparse.Namespace):
+    from seqprop.checkpoint import load_model
+    from seqprop.data import open_dataset
+    from seqprop.errors import DataError
+    from seqprop.evaluation import Preprocessor, check_dataset_matches
+
+    if args.batch_size < 1:
+        raise DataError(f"--batch-size must be >= 1, got {args.batch_size}")
+    net, meta = load_model(args.model, which=args.weights)
+    if not Path(args.data).exists():
+        raise DataError(f"{args.data}: no such file")
+    dataset = open_dataset(args.data, group=args.group, in_memory=False)
+    check_dataset_matches(
+        dataset,
+        input_size=net.input_size,
+        class_names=meta.class_names,
+        what=f"the model ({meta.path})",
+    )
+    pre = Preprocessor(net.dtype, meta.mean, meta.std, meta.delay)
+    return net, meta, dataset, pre
+
+
+def format_evaluation(result: Any, meta: Any, dataset: Any) -> str:
+    """Human-readable text of an :class:`~seqprop.evaluation.EvaluationResult`."""
+    r = result
+    lines = [
+        f"model:            {meta.path} (epoch {meta.epoch})",
+        f"data:             {dataset.path}" + (f" group {dataset.group}" if dataset.group else ""),
+        f"sequences:        {r.n_sequences}",
+        f"labelled frames:  {r.n_frames}",
+        f"frame accuracy:   {r.frame_accuracy:.4f}  (error {r.frame_error:.4f})",
+        f"cross-entropy:    {r.loss:.4f} nats/frame",
+        f"majority class:   {r.majority_accuracy:.4f}  (always the most frequent class)",
+    ]
+    if r.folded:
+        lines.append(
+            f"{r.folded['classes']}-class folded: {r.folded['frame_accuracy']:.4f}  "
+            f"({r.folded['n_frames']} frames)"
+        )
+    lines.append("per-class accuracy (frames):")
+    width = max(len(n) for n in r.class_names)
+    for name, n, acc in zip(r.class_names, r.class_frames, r.class_accuracy, strict=True):
+        a = "   n/a" if n == 0 else f"{acc:.4f}"
+        lines.append(f"  {name:<{width}}  {a}  ({int(n)})")
+    return "\n".join(lines)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from seqprop.evaluation import evaluate
+
+    net, meta, dataset, pre = _load(args)
+    with dataset:
+        result = evaluate(
+            net, dataset, pre, class_names=meta.class_names, batch_size=args.batch_size
+        )
+    if args.json:
+        out = {
+            "model": str(meta.path),
+            "epoch": meta.epoch,
+            "data": str(dataset.path),
+            "group": dataset.group,
+            **result.to_dict(),
+        }
+        json.dump(_clean(out), sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_evaluation(result, meta, dataset))
+    return 0
+
+
+def _clean(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from seqprop.errors import DataError
+    from seqprop.evaluation import write_predictions
+
+    out = Path(args.out)
+    for other in (args.data, args.model):
+        if out.exists() and Path(other).exists() and out.resolve() == Path(other).resolve():
+            raise DataError(f"OUT {out} is also an input; choose another output file")
+    net, meta, dataset, pre = _load(args)
+    with dataset:
+        write_predictions(
+            out,
+            net,
+            dataset,
+            pre,
+            class_names=meta.class_names,
+            batch_size=args.batch_size,
+            model_path=str(meta.path),
+        )
+        n_frames = dataset.n_frames
+        n_seq = len(dataset)
+    print(f"wrote posteriors of {n_seq} sequences ({n_frames} frames) to {out}")
+    return 0

@@ -1,0 +1,544 @@
+"""Run configuration: typed dataclasses, TOML loading, ``--set`` overrides.
+
+A run is described by three sections, each a dataclass whose defaults sit next
+to the fields they configure:
+
+* ``[model]`` (:class:`ModelConfig`): the network (``make_network`` arguments
+  and the target delay);
+* ``[data]`` (:class:`DataConfig`): the HDF5 datasets and feature normalisation;
+* ``[train]`` (:class:`TrainConfig`): optimiser, epochs, early stopping,
+  shuffling seed, checkpoints, progress display.
+
+plus an optional top-level ``run_dir``. The defaults are the paper's (Graves &
+Schmidhuber 2005, section 5): a BLSTM with 93 blocks per direction, online
+gradient descent (one update per sequence) with learning rate 1e-5 on the
+cross-entropy summed over the frames, momentum 0.9.
+
+A configuration file is TOML, for example::
+
+    [model]
+    kind = "blstm"
+    hidden_size = 93
+
+    [data]
+    train = "data/timit/train.h5"
+    validation = "data/timit/validation.h5"
+
+    [train]
+    learning_rate = 1e-5
+    max_epochs = 100
+
+Unknown sections or keys, values of the wrong type and values out of range
+raise :class:`seqprop.errors.ConfigError` naming the key path
+(``train.learning_rate``). Relative data paths are relative to the current
+directory; :func:`resolve_paths` makes them absolute, and the resolved
+configuration saved in a run directory holds absolute paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqprop.errors import ConfigError
+
+__all__ = [
+    "DTYPES",
+    "GRADIENTS",
+    "KINDS",
+    "REDUCTIONS",
+    "DataConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "dumps_toml",
+    "load_config",
+    "parse_override",
+    "resolve_paths",
+    "save_config",
+]
+
+KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
+"""Network kinds accepted by ``model.kind``."""
+BIDIRECTIONAL_KINDS = ("blstm", "brnn")
+GRADIENTS = ("full", "truncated")
+DTYPES = ("float32", "float64")
+REDUCTIONS = ("sum", "mean")
+SQUASHES = ("tanh", "logistic2")
+ACTIVATIONS = ("tanh", "logistic")
+
+
+@dataclass
+class ModelConfig:
+    """The network (arguments of :func:`seqprop.network.make_network`).
+
+    Attributes
+    ----------
+    kind : {"blstm", "lstm", "brnn", "rnn", "mlp"}
+        Architecture (paper, section 4).
+    hidden_size : int
+        Units (LSTM blocks, tanh units) per direction. The paper's nets, all
+        about 100k weights: BLSTM 93, LSTM 140, BRNN 185, RNN 275, MLP 250.
+    window : int
+        MLP only: frames of context on either side of the current frame.
+    gradient : {"full", "truncated"}
+        LSTM gradient: full BPTT or the truncated gradient of the original
+        LSTM (DESIGN.md section 2).
+    squash : {"tanh", "logistic2"}
+        LSTM cell input/output squashing: ``tanh`` or the 2005 paper's
+        ``4 logistic(x) - 2``.
+    activation : {"tanh", "logistic"}
+        Hidden unit nonlinearity of the MLP.
+    num_layers : int
+        Hidden layers stacked (paper: 1).
+    dtype : {"float32", "float64"}
+        Floating type of weights and computations.
+    delay : int
+        Target delay in frames (paper, section 5.2): the network must output
+        frame ``t``'s class when it sees frame ``t + delay``. Meant for
+        unidirectional nets; see :func:`seqprop.training.delay_sequence`.
+    """
+
+    kind: str = "blstm"
+    hidden_size: int = 93
+    window: int = 0
+    gradient: str = "full"
+    squash: str = "tanh"
+    activation: str = "tanh"
+    num_layers: int = 1
+    dtype: str = "float64"
+    delay: int = 0
+
+    def validate(self, prefix: str = "model") -> None:
+        _choice(self.kind, KINDS, f"{prefix}.kind")
+        _at_least(self.hidden_size, 1, f"{prefix}.hidden_size")
+        _at_least(self.window, 0, f"{prefix}.window")
+        if self.window and self.kind != "mlp":
+            raise ConfigError(
+                f"{prefix}.window = {self.window}: a time window applies only to "
+                f'model.kind = "mlp", not {self.kind!r}'
+            )
+        _choice(self.gradient, GRADIENTS, f"{prefix}.gradient")
+        _choice(self.squash, SQUASHES, f"{prefix}.squash")
+        _choice(self.activation, ACTIVATIONS, f"{prefix}.activation")
+        _at_least(self.num_layers, 1, f"{prefix}.num_layers")
+        _choice(self.dtype, DTYPES, f"{prefix}.dtype")
+        _at_least(self.delay, 0, f"{prefix}.delay")
+
+
+@dataclass
+class DataConfig:
+    """Datasets (HDF5 files in seqprop's sequence format, DESIGN.md section 4).
+
+    Attributes
+    ----------
+    train : str
+        Training set (required).
+    validation : str or None
+        Validation set for early stopping and best-model selection. Without
+        one, the training frame error measured during each epoch takes its
+        place.
+    test : str or None
+        Test set, evaluated with the best model when training ends.
+    group : str or None
+        HDF5 group inside each file that holds the split. None: the file's
+        root, or, in a file of several splits, the group named after the
+        role (``train``, ``validation``, ``test``), so that one file with
+        groups ``/train``, ``/validation``, ``/test`` can serve all three.
+    in_memory : bool
+        Load every split into memory when training starts (faster); False
+        streams sequences from disk.
+    normalise : bool
+        Standardise every feature with the training set's mean and standard
+        deviation (computed when training starts and stored with the model).
+    """
+
+    train: str = ""
+    validation: str | None = None
+    test: str | None = None
+    group: str | None = None
+    in_memory: bool = True
+    normalise: bool = True
+
+    def validate(self, prefix: str = "data") -> None:
+        if not self.train:
+            raise ConfigError(f"{prefix}.train is required: the path of the training set")
+        for name in ("validation", "test", "group"):
+            value = getattr(self, name)
+            if value is not None and not value:
+                raise ConfigError(f"{prefix}.{name} must not be an empty string")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, stopping, checkpoints and display.
+
+    Attributes
+    ----------
+    learning_rate : float
+        SGD step size, applied to the loss as reduced by ``reduction``
+        (paper: 1e-5 on the sum over a sequence's frames).
+    momentum : float
+        Momentum in [0, 1) (paper: 0.9).
+    batch_size : int
+        Sequences per weight update (paper: 1, online learning).
+    reduction : {"sum", "mean"}
+        Cross-entropy summed over the labelled frames of a batch (paper) or
+        averaged over them.
+    sort_by_length : bool
+        With ``batch_size > 1``: batches of sequences of similar length.
+    max_epochs : int
+        Upper bound on training epochs.
+    n_iter_no_change : int
+        Early stopping: stop after this many epochs without a new best
+        validation frame error.
+    seed : int
+        Seeds weight initialisation and the per-epoch shuffling.
+    shuffle : bool
+        Shuffle the training sequences every epoch (paper: yes).
+    threads : int
+        Threads for BLAS and numba during training (0 = library default).
+        Use 1 for bit-for-bit reproducible runs and resumes.
+    checkpoint_every : int
+        Also checkpoint after every this many weight updates within an epoch
+        (0 = only at the end of each epoch and on ``checkpoint_seconds``).
+    checkpoint_seconds : float
+        Also checkpoint within an epoch when this many seconds have passed
+        since the last checkpoint (0 = off).
+    eval_batch_size : int
+        Sequences per batch when computing validation/test scores.
+    progress : bool
+        Show a progress bar (tqdm, on stderr).
+    """
+
+    learning_rate: float = 1e-5
+    momentum: float = 0.9
+    batch_size: int = 1
+    reduction: str = "sum"
+    sort_by_length: bool = False
+    max_epochs: int = 100
+    n_iter_no_change: int = 10
+    seed: int = 0
+    shuffle: bool = True
+    threads: int = 0
+    checkpoint_every: int = 0
+    checkpoint_seconds: float = 300.0
+    eval_batch_size: int = 16
+    progress: bool = True
+
+    def validate(self, prefix: str = "train") -> None:
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ConfigError(
+                f"{prefix}.learning_rate must be a positive number, got {self.learning_rate!r}"
+            )
+        if not (0.0 <= self.momentum < 1.0):
+            raise ConfigError(f"{prefix}.momentum must be in [0, 1), got {self.momentum!r}")
+        _at_least(self.batch_size, 1, f"{prefix}.batch_size")
+        _choice(self.reduction, REDUCTIONS, f"{prefix}.reduction")
+        _at_least(self.max_epochs, 1, f"{prefix}.max_epochs")
+        _at_least(self.n_iter_no_change, 1, f"{prefix}.n_iter_no_change")
+        _at_least(self.seed, 0, f"{prefix}.seed")
+        _at_least(self.threads, 0, f"{prefix}.threads")
+        _at_least(self.checkpoint_every, 0, f"{prefix}.checkpoint_every")
+        if not (math.isfinite(self.checkpoint_seconds) and self.checkpoint_seconds >= 0):
+            raise ConfigError(
+                f"{prefix}.checkpoint_seconds must be >= 0, got {self.checkpoint_seconds!r}"
+            )
+        _at_least(self.eval_batch_size, 1, f"{prefix}.eval_batch_size")
+
+
+@dataclass
+class RunConfig:
+    """A whole training run: ``[model]``, ``[data]``, ``[train]`` and ``run_dir``."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run_dir: str | None = None
+
+    def validate(self) -> RunConfig:
+        """Check every value; raise :class:`ConfigError` naming the first bad key."""
+        for name in ("model", "data", "train"):
+            section = getattr(self, name)
+            _check_types(section, name)
+            section.validate(name)
+        if self.run_dir is not None and not isinstance(self.run_dir, str):
+            raise ConfigError(f"run_dir must be a string, got {_tname(self.run_dir)}")
+        if self.run_dir == "":
+            raise ConfigError("run_dir must not be an empty string")
+        return self
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with top-level fields replaced."""
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS: dict[str, type] = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+_TOP_LEVEL = ("run_dir",)
+
+
+# --------------------------------------------------------------------- checks
+def _tname(value: object) -> str:
+    return type(value).__name__
+
+
+def _choice(value: object, choices: tuple[str, ...], key: str) -> None:
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ConfigError(f"{key} must be one of {options}; got {value!r}")
+
+
+def _at_least(value: int, low: int, key: str) -> None:
+    if value < low:
+        raise ConfigError(f"{key} must be >= {low}, got {value!r}")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _convert(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a field annotation; ints are accepted for floats."""
+    options = (
+        typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+        else (annotation,)
+    )
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ConfigError(f"{key} must not be empty")
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    wanted = " or ".join(
+        {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(o, str(o))
+        for o in options
+        if o is not type(None)
+    )
+    raise ConfigError(f"{key} must be {wanted}, got {_tname(value)} {value!r}")
+
+
+def _check_types(section: object, prefix: str) -> None:
+    for name, annotation in _field_types(type(section)).items():
+        value = getattr(section, name)
+        setattr(section, name, _convert(value, annotation, f"{prefix}.{name}"))
+
+
+# ------------------------------------------------------------ dict <-> config
+def config_from_dict(data: Mapping[str, Any]) -> RunConfig:
+    """Build and validate a :class:`RunConfig` from nested mappings (as TOML gives).
+
+    Missing keys take their defaults; unknown sections or keys, wrong types
+    and out-of-range values raise :class:`ConfigError` naming the key path.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"a configuration must be a table, got {_tname(data)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS:
+            cls = _SECTIONS[key]
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"[{key}] must be a table, got {_tname(value)} {value!r}")
+            known = _field_types(cls)
+            section_kwargs = {}
+            for sub, sub_value in value.items():
+                if sub not in known:
+                    raise ConfigError(
+                        f"unknown key {key}.{sub}; [{key}] accepts: {', '.join(known)}"
+                    )
+                section_kwargs[sub] = _convert(sub_value, known[sub], f"{key}.{sub}")
+            kwargs[key] = cls(**section_kwargs)
+        elif key in _TOP_LEVEL:
+            kwargs[key] = _convert(value, str | None, key)
+        else:
+            accepted = ", ".join([*(f"[{s}]" for s in _SECTIONS), *_TOP_LEVEL])
+            raise ConfigError(f"unknown key {key!r}; a configuration accepts: {accepted}")
+    return RunConfig(**kwargs).validate()
+
+
+def config_to_dict(config: RunConfig) -> dict[str, Any]:
+    """Nested plain dict (JSON-serialisable) of a configuration; None values kept."""
+    return dataclasses.asdict(config)
+
+
+# ------------------------------------------------------------------ overrides
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split ``"section.key=value"``; the value is read as a TOML literal.
+
+    ``1e-4`` gives a float, ``true`` a boolean, ``"x"`` or a bare word a
+    string (anything that is not a valid TOML value is taken as a string).
+    """
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. train.learning_rate=1e-4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    raw = raw.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: missing key before '='")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Return a copy of the nested dict ``data`` with ``section.key=value`` overrides.
+
+    Keys are checked against the configuration's sections and fields.
+    """
+    out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        parts = key.split(".")
+        if len(parts) == 1 and parts[0] in _TOP_LEVEL:
+            out[parts[0]] = value
+            continue
+        if len(parts) != 2 or parts[0] not in _SECTIONS:
+            raise ConfigError(
+                f"--set {text!r}: unknown key {key!r}; use SECTION.KEY with SECTION one of "
+                f"{', '.join(_SECTIONS)}, or run_dir"
+            )
+        section, name = parts
+        known = _field_types(_SECTIONS[section])
+        if name not in known:
+            raise ConfigError(
+                f"--set {text!r}: unknown key {key}; [{section}] accepts: {', '.join(known)}"
+            )
+        table = out.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{section}] must be a table")
+        table[name] = value
+    return out
+
+
+# ------------------------------------------------------------------ file I/O
+def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> RunConfig:
+    """Read a TOML configuration file, apply ``--set`` overrides and validate.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, not valid TOML, or holds an invalid configuration
+        (the message names the file and the key).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return config_from_dict(apply_overrides(data, overrides))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def resolve_paths(config: RunConfig, base: str | os.PathLike[str] | None = None) -> RunConfig:
+    """Copy of ``config`` with data paths and ``run_dir`` made absolute (relative to ``base``).
+
+    ``base`` defaults to the current directory.
+    """
+    base_path = Path.cwd() if base is None else Path(base)
+
+    def absolute(p: str | None) -> str | None:
+        if p is None:
+            return None
+        q = Path(p).expanduser()
+        return str(q if q.is_absolute() else (base_path / q).absolute())
+
+    data = dataclasses.replace(
+        config.data,
+        train=absolute(config.data.train) or "",
+        validation=absolute(config.data.validation),
+        test=absolute(config.data.test),
+    )
+    return dataclasses.replace(
+        config,
+        model=dataclasses.replace(config.model),
+        train=dataclasses.replace(config.train),
+        data=data,
+        run_dir=absolute(config.run_dir),
+    )
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def dumps_toml(config: RunConfig) -> str:
+    """The configuration as TOML text (keys with value None are left out)."""
+    data = config_to_dict(config)
+    lines = ["# seqprop run configuration (resolved)"]
+    for key in _TOP_LEVEL:
+        if data.get(key) is not None:
+            lines.append(f"{key} = {_toml_value(data[key])}")
+    for section in _SECTIONS:
+        lines.append("")
+        lines.append(f"[{section}]")
+        for name, value in data[section].items():
+            if value is not None:
+                lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def loads_toml(text: str) -> RunConfig:
+    """Parse TOML text (as :func:`dumps_toml` writes it) into a validated config."""
+    try:
+        return config_from_dict(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}") from None
+
+
+def save_config(config: RunConfig, path: str | os.PathLike[str]) -> Path:
+    """Write the configuration as TOML, atomically (temporary file + rename)."""
+    path = Path(path)
+    text = dumps_toml(config)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

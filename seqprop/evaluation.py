@@ -1,0 +1,436 @@
+"""Input preprocessing shared by training and inference, scoring and prediction.
+
+What the network sees is the dataset's features after two transforms, applied
+identically when training, validating, evaluating and predicting:
+
+1. normalisation, ``(x - mean) / std`` with the training set's statistics
+   (stored with the model);
+2. the target delay ``d`` (Graves & Schmidhuber 2005, section 5.2): the
+   network must output frame ``t``'s class when it sees frame ``t + d``, so a
+   unidirectional net gets ``d`` frames of future context. Each sequence is
+   extended by ``d`` frames of zero input and its targets shifted ``d`` frames
+   later (:func:`delay_sequence`); every original frame is still scored,
+   and the outputs for the original frames are ``out[d : d + T]``.
+
+Shape legend: T = frames of a sequence, I = input features, K = classes,
+N = sequences, B = sequences in a batch.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqprop.errors import DataError
+
+__all__ = [
+    "EvaluationResult",
+    "Preprocessor",
+    "check_dataset_matches",
+    "delay_sequence",
+    "evaluate",
+    "iter_posteriors",
+    "score",
+    "timit_folding",
+    "write_predictions",
+]
+
+
+def delay_sequence(
+    x: np.ndarray, y: np.ndarray | None, delay: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Delay the targets of one sequence by ``delay`` frames.
+
+    Parameters
+    ----------
+    x : (T, I) ndarray
+        Inputs.
+    y : (T,) int ndarray or None
+        Targets (-1 = unlabelled).
+    delay : int
+        d >= 0.
+
+    Returns
+    -------
+    x_d : (T + d, I) ndarray
+        ``x`` followed by ``d`` frames of zeros (same dtype).
+    y_d : (T + d,) int32 ndarray or None
+        ``-1`` for the first ``d`` frames, then ``y``: ``y_d[t + d] = y[t]``,
+        so the network's output at frame ``t + d`` is scored against the
+        class of frame ``t``, having seen inputs up to frame ``t + d``.
+
+    With ``delay = 0`` the arrays are returned unchanged.
+    """
+    if delay < 0:
+        raise ValueError(f"delay must be >= 0, got {delay}")
+    if delay == 0:
+        return x, y
+    x_d = np.zeros((x.shape[0] + delay, *x.shape[1:]), dtype=x.dtype)
+    x_d[: x.shape[0]] = x
+    if y is None:
+        return x_d, None
+    y_d = np.full(y.shape[0] + delay, -1, dtype=np.int32)
+    y_d[delay:] = y
+    return x_d, y_d
+
+
+@dataclass
+class Preprocessor:
+    """Normalisation and target delay, turning dataset sequences into network input.
+
+    Attributes
+    ----------
+    dtype : numpy dtype
+        The network's dtype.
+    mean, std : (I,) float64 ndarray or None
+        Normalisation; None = inputs used as stored.
+    delay : int
+        Target delay in frames.
+    """
+
+    dtype: np.dtype
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    delay: int = 0
+
+    def __post_init__(self) -> None:
+        self.dtype = np.dtype(self.dtype)
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both mean and std, or neither")
+        if self.mean is not None:
+            self.mean = np.asarray(self.mean, dtype=np.float64)
+            self.std = np.asarray(self.std, dtype=np.float64)
+
+    def __call__(
+        self, x: np.ndarray, y: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Transform one sequence: x (T, I), y (T,) -> x (T + d, I) in ``dtype``, y (T + d,)."""
+        if self.mean is not None:
+            xn = (np.asarray(x, dtype=np.float64) - self.mean) / self.std
+            x = xn.astype(self.dtype, copy=False)
+        else:
+            x = np.asarray(x, dtype=self.dtype)
+        if y is not None:
+            y = np.asarray(y, dtype=np.int32)
+        return delay_sequence(x, y, self.delay)
+
+
+def check_dataset_matches(
+    dataset: Any, *, input_size: int, class_names: Sequence[str], what: str = "the model"
+) -> None:
+    """Raise :class:`DataError` unless ``dataset`` has the given feature size and classes."""
+    where = f"{dataset.path}" + (f" group {dataset.group!r}" if dataset.group else "")
+    if dataset.input_size != input_size:
+        raise DataError(
+            f"{where}: {dataset.input_size} features per frame, {what} expects {input_size}"
+        )
+    names = list(dataset.class_names)
+    if len(names) != len(class_names):
+        raise DataError(f"{where}: {len(names)} classes, {what} has {len(class_names)}")
+    if names != list(class_names):
+        k = next(i for i, (a, b) in enumerate(zip(names, class_names, strict=True)) if a != b)
+        raise DataError(
+            f"{where}: class names differ from {what}'s (class {k} is {names[k]!r} here, "
+            f"{class_names[k]!r} there)"
+        )
+
+
+def _pad(xs: list[np.ndarray], ys: list[np.ndarray] | None, dtype: np.dtype):
+    from seqprop.batching import pad_sequences
+
+    if len(xs) == 1:
+        x = xs[0][:, None, :]
+        y = None if ys is None else ys[0][:, None]
+        return x, y, np.array([xs[0].shape[0]], dtype=np.int64)
+    return pad_sequences(xs, ys, dtype)
+
+
+def _eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches of similar length (stable sort), for cheap padded evaluation."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i : i + batch_size] for i in range(0, order.size, batch_size)]
+
+
+def score(
+    net: Any,
+    sequences: Any,
+    *,
+    batch_size: int = 16,
+) -> tuple[float, int, int]:
+    """Summed cross-entropy, labelled frames and correctly classified frames.
+
+    Parameters
+    ----------
+    net : Network
+    sequences : object with ``lengths`` (N,) and ``batch(indices) -> (x, y, lengths)``
+        Already preprocessed sequences (as the trainer keeps them).
+    batch_size : int
+
+    Returns
+    -------
+    loss_sum : float
+    n_frames : int
+    n_correct : int
+    """
+    total, frames, correct = 0.0, 0, 0
+    for idx in _eval_batches(sequences.lengths, batch_size):
+        x, y, lengths = sequences.batch(idx)
+        t, n, c = net.score(x, y, lengths)
+        total += t
+        frames += n
+        correct += c
+    return total, frames, correct
+
+
+def iter_posteriors(
+    net: Any,
+    dataset: Any,
+    preprocessor: Preprocessor,
+    *,
+    batch_size: int = 16,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(index, posteriors (T_i, K), targets (T_i,))`` for every sequence.
+
+    Sequences are batched by length for speed; they are yielded batch by
+    batch (not in file order). The delay is undone: row ``t`` of the
+    posteriors is the network's output for frame ``t`` of the sequence.
+    """
+    d = preprocessor.delay
+    for idx in _eval_batches(np.asarray(dataset.lengths), batch_size):
+        raw = [dataset[int(i)] for i in idx]
+        xs = [preprocessor(x)[0] for x, _ in raw]
+        x, _, lengths = _pad(xs, None, preprocessor.dtype)
+        proba = net.predict_proba(x, lengths)
+        for b, i in enumerate(idx):
+            n = raw[b][0].shape[0]
+            yield int(i), proba[d : d + n, b, :], raw[b][1]
+
+
+def timit_folding(class_names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]] | None:
+    """The 61 -> 39 TIMIT phone folding as a lookup table, if ``class_names`` are TIMIT's.
+
+    Returns
+    -------
+    (K + 1,) int64 ndarray, tuple of 39 str
+        ``lut[k]`` is the folded class of class ``k`` (-1 for ``q``, which
+        has none; ``lut[-1] = -1`` for unlabelled frames), and the folded
+        class names. None when the classes are not the 61 TIMIT phones.
+    """
+    try:
+        from seqprop.recipes import timit
+    except ImportError:  # pragma: no cover - recipe data missing
+        return None
+    phones = timit.phones61()
+    if sorted(class_names) != sorted(phones):
+        return None
+    mapping = timit.fold_map(39)
+    folded = timit.folded_phones(39)
+    index = {p: i for i, p in enumerate(folded)}
+    lut = np.array(
+        [index[mapping[c]] if mapping[c] is not None else -1 for c in class_names] + [-1],
+        dtype=np.int64,
+    )
+    return lut, folded
+
+
+@dataclass
+class EvaluationResult:
+    """Framewise scores of a model on a dataset.
+
+    Attributes
+    ----------
+    n_sequences, n_frames : int
+        Sequences, and labelled frames scored.
+    loss : float
+        Cross-entropy per labelled frame (nats).
+    frame_accuracy : float
+        Fraction of labelled frames whose most probable class is the target.
+    class_names : list of K str
+    class_frames : (K,) int ndarray
+        Labelled frames per target class.
+    class_accuracy : (K,) float ndarray
+        Accuracy per target class (NaN for a class with no frames).
+    confusion : (K, K) int ndarray
+        ``confusion[target, predicted]`` frame counts.
+    majority_accuracy : float
+        Accuracy of always answering the most frequent class (a baseline).
+    folded : dict or None
+        For TIMIT: ``{"classes": 39, "frame_accuracy": ..., "n_frames": ...}``
+        after folding targets and predictions to the 39 classes (frames of
+        ``q`` left out).
+    """
+
+    n_sequences: int
+    n_frames: int
+    loss: float
+    frame_accuracy: float
+    class_names: list[str]
+    class_frames: np.ndarray
+    class_accuracy: np.ndarray
+    confusion: np.ndarray
+    majority_accuracy: float
+    folded: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frame_error(self) -> float:
+        return 1.0 - self.frame_accuracy
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary (NaN per-class accuracies become null)."""
+        return {
+            "n_sequences": self.n_sequences,
+            "n_frames": self.n_frames,
+            "loss": self.loss,
+            "frame_accuracy": self.frame_accuracy,
+            "frame_error": self.frame_error,
+            "majority_accuracy": self.majority_accuracy,
+            "class_names": list(self.class_names),
+            "class_frames": [int(v) for v in self.class_frames],
+            "class_accuracy": [None if np.isnan(v) else float(v) for v in self.class_accuracy],
+            "confusion": self.confusion.tolist(),
+            "folded": self.folded,
+            **self.extra,
+        }
+
+
+def evaluate(
+    net: Any,
+    dataset: Any,
+    preprocessor: Preprocessor,
+    *,
+    class_names: Sequence[str],
+    batch_size: int = 16,
+) -> EvaluationResult:
+    """Frame accuracy, per-class accuracy, confusion matrix (and TIMIT 39-class accuracy).
+
+    Parameters
+    ----------
+    net : Network
+    dataset : SequenceDataset
+        Raw (unnormalised) sequences; checked against the network first.
+    preprocessor : Preprocessor
+        The model's normalisation and delay.
+    class_names : sequence of K str
+        The model's classes.
+    batch_size : int
+
+    Raises
+    ------
+    DataError
+        The dataset's feature size or classes do not match the model.
+    """
+    check_dataset_matches(dataset, input_size=net.input_size, class_names=class_names)
+    k = net.num_classes
+    confusion = np.zeros((k, k), dtype=np.int64)
+    loss = 0.0
+    tiny = np.finfo(np.float64).tiny
+    for _, proba, y in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
+        mask = y >= 0
+        if not mask.any():
+            continue
+        t = y[mask].astype(np.int64)
+        p = proba[mask]
+        pred = p.argmax(axis=1)
+        confusion += np.bincount(t * k + pred, minlength=k * k).reshape(k, k)
+        loss -= float(np.log(np.maximum(p[np.arange(t.size), t].astype(np.float64), tiny)).sum())
+    n = int(confusion.sum())
+    class_frames = confusion.sum(axis=1)
+    correct = np.diag(confusion)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        class_acc = np.where(class_frames > 0, correct / np.maximum(class_frames, 1), np.nan)
+    folded = None
+    fold = timit_folding(class_names)
+    if fold is not None and n:
+        lut, names = fold
+        # fold the confusion matrix: rows (targets) and columns (predictions)
+        t_idx, p_idx = np.nonzero(confusion)
+        counts = confusion[t_idx, p_idx]
+        ft, fp = lut[t_idx], lut[p_idx]
+        keep = ft >= 0
+        total = int(counts[keep].sum())
+        # a prediction of q (no folded class) counts as wrong
+        ok = int(counts[keep & (ft == fp)].sum())
+        folded = {
+            "classes": len(names),
+            "n_frames": total,
+            "frame_accuracy": ok / total if total else float("nan"),
+        }
+    return EvaluationResult(
+        n_sequences=len(dataset),
+        n_frames=n,
+        loss=loss / n if n else float("nan"),
+        frame_accuracy=float(correct.sum() / n) if n else float("nan"),
+        class_names=list(class_names),
+        class_frames=class_frames,
+        class_accuracy=class_acc,
+        confusion=confusion,
+        majority_accuracy=float(class_frames.max() / n) if n else float("nan"),
+        folded=folded,
+    )
+
+
+def write_predictions(
+    path: str | os.PathLike[str],
+    net: Any,
+    dataset: Any,
+    preprocessor: Preprocessor,
+    *,
+    class_names: Sequence[str],
+    batch_size: int = 16,
+    model_path: str | None = None,
+) -> Path:
+    """Write per-frame posteriors and labels of every sequence to HDF5, atomically.
+
+    Layout (root): ``posteriors`` (N_frames, K) float32, ``labels``
+    (N_frames,) int32 (argmax), ``targets`` (N_frames,) int32 (copied from
+    the input, -1 = unlabelled), ``seq_lengths`` (N,) int64 and ``seq_tags``
+    (N,) str in the input dataset's order; attrs ``format =
+    "seqprop.predictions"``, ``format_version = 1``, ``class_names``,
+    ``dataset`` and ``model`` (source paths).
+
+    Raises
+    ------
+    DataError
+        The dataset does not match the model.
+    """
+    import h5py
+
+    from seqprop.checkpoint import atomic_output
+
+    check_dataset_matches(dataset, input_size=net.input_size, class_names=class_names)
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give the output file's name")
+    if not path.parent.is_dir():
+        raise DataError(f"{path}: directory {path.parent} does not exist")
+    lengths = np.asarray(dataset.lengths, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    n_frames = int(offsets[-1])
+    k = net.num_classes
+    str_t = h5py.string_dtype("utf-8")
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        post = f.create_dataset("posteriors", shape=(n_frames, k), dtype=np.float32)
+        labels = f.create_dataset("labels", shape=(n_frames,), dtype=np.int32)
+        targets = f.create_dataset("targets", shape=(n_frames,), dtype=np.int32)
+        for i, proba, y in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
+            a, b = int(offsets[i]), int(offsets[i + 1])
+            post[a:b] = proba.astype(np.float32)
+            labels[a:b] = proba.argmax(axis=1).astype(np.int32)
+            targets[a:b] = y
+        f.create_dataset("seq_lengths", data=lengths)
+        f.create_dataset("seq_tags", data=np.array(list(dataset.tags), dtype=object), dtype=str_t)
+        f.attrs["format"] = "seqprop.predictions"
+        f.attrs["format_version"] = 1
+        f.attrs.create(
+            "class_names", np.array([str(c) for c in class_names], dtype=object), dtype=str_t
+        )
+        f.attrs["dataset"] = str(dataset.path)
+        if model_path is not None:
+            f.attrs["model"] = str(model_path)
+    return path

@@ -1,0 +1,269 @@
+"""Checkpoints and model files: round trips, atomic writes, refusing non-checkpoints."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import seqprop.checkpoint as ckpt
+from seqprop.checkpoint import (
+    TrainingState,
+    atomic_output,
+    find_model_file,
+    load_model,
+    load_training_state,
+    remove_stale_temporaries,
+    save_model,
+    save_training_state,
+)
+from seqprop.data import write_dataset
+from seqprop.errors import CheckpointError
+from seqprop.network import make_network
+
+CLASSES = ["a", "b", "c"]
+
+
+def make_state(seed: int = 0, **changes) -> TrainingState:
+    net = make_network("blstm", 4, 3, 3, random_state=seed)
+    rng = np.random.default_rng(seed)
+    gen = np.random.default_rng(123)
+    gen.permutation(10)
+    fields = dict(
+        config={"model": {"kind": "blstm", "delay": 2}, "data": {"train": "t.h5"}},
+        spec=dict(net.spec),
+        class_names=list(CLASSES),
+        mean=rng.normal(size=4),
+        std=rng.uniform(0.5, 2, size=4),
+        parameters=net.flat_parameters.copy(),
+        velocity=rng.normal(size=net.num_parameters),
+        optimizer={"name": "sgd", "learning_rate": 1e-5, "momentum": 0.9, "n_steps": 17},
+        rng_state=gen.bit_generator.state,
+        epoch=3,
+        position=7,
+        order=rng.permutation(10),
+        order_offsets=np.arange(11),
+        epoch_sums={"loss_sum": 12.3456789012345, "frames": 40, "errors": 9, "seconds": 1.5},
+        history=[{"epoch": 1, "train_loss": 1.0, "validation_frame_error": None}],
+        best_parameters=net.flat_parameters * 2,
+        best_score=0.25,
+        best_epoch=2,
+        n_no_change=1,
+    )
+    fields.update(changes)
+    return TrainingState(**fields)
+
+
+def assert_states_equal(a: TrainingState, b: TrainingState) -> None:
+    for name in ("parameters", "velocity", "mean", "std", "order", "order_offsets"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            np.testing.assert_array_equal(x, y, err_msg=name)
+    if a.best_parameters is None:
+        assert b.best_parameters is None
+    else:
+        np.testing.assert_array_equal(a.best_parameters, b.best_parameters)
+    for name in (
+        "config",
+        "spec",
+        "class_names",
+        "optimizer",
+        "rng_state",
+        "epoch",
+        "position",
+        "epoch_sums",
+        "history",
+        "best_score",
+        "best_epoch",
+        "n_no_change",
+        "finished",
+        "stop_reason",
+    ):
+        assert getattr(a, name) == getattr(b, name), name
+
+
+def test_training_state_round_trip(tmp_path):
+    state = make_state()
+    path = save_training_state(tmp_path / "checkpoint.h5", state)
+    loaded = load_training_state(path)
+    assert_states_equal(state, loaded)
+    # the RNG continues exactly
+    a = np.random.default_rng(0)
+    a.bit_generator.state = state.rng_state
+    b = np.random.default_rng(0)
+    b.bit_generator.state = loaded.rng_state
+    assert np.array_equal(a.permutation(50), b.permutation(50))
+
+
+def test_training_state_between_epochs_round_trip(tmp_path):
+    state = make_state(order=None, order_offsets=None, position=0, best_parameters=None)
+    state.best_score = float("inf")
+    loaded = load_training_state(save_training_state(tmp_path / "c.h5", state))
+    assert_states_equal(state, loaded)
+    assert loaded.best_score == float("inf")
+
+
+def test_load_model_from_checkpoint_best_and_last(tmp_path):
+    state = make_state()
+    path = save_training_state(tmp_path / "checkpoint.h5", state)
+    net, meta = load_model(path)
+    np.testing.assert_array_equal(net.flat_parameters, state.best_parameters)
+    assert meta.content == "training" and meta.epoch == 2 and meta.score == 0.25
+    assert meta.delay == 2 and meta.class_names == CLASSES
+    np.testing.assert_array_equal(meta.mean, state.mean)
+    net, meta = load_model(path, which="last")
+    np.testing.assert_array_equal(net.flat_parameters, state.parameters)
+    assert meta.epoch == 3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_model_round_trip(tmp_path, dtype):
+    net = make_network("lstm", 5, 4, 3, dtype=dtype, random_state=1)
+    path = save_model(
+        tmp_path / "best.h5",
+        net.flat_parameters,
+        spec=net.spec,
+        class_names=CLASSES,
+        delay=3,
+        config={"x": 1},
+        epoch=4,
+        score=0.5,
+    )
+    loaded, meta = load_model(path)
+    assert loaded.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(loaded.flat_parameters, net.flat_parameters)
+    assert meta.mean is None and meta.std is None
+    assert (meta.delay, meta.epoch, meta.score, meta.config) == (3, 4, 0.5, {"x": 1})
+    assert meta.input_size == 5 and meta.num_classes == 3
+    x = np.random.default_rng(0).normal(size=(7, 2, 5))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(x, np.array([7, 4])), net.predict_proba(x, np.array([7, 4]))
+    )
+    with pytest.raises(CheckpointError, match="model file, not a training checkpoint"):
+        load_training_state(path)
+
+
+def test_run_directory_prefers_best(tmp_path):
+    state = make_state()
+    save_training_state(tmp_path / "checkpoint.h5", state)
+    assert find_model_file(tmp_path) == tmp_path / "checkpoint.h5"
+    save_model(tmp_path / "best.h5", state.parameters, spec=state.spec, class_names=CLASSES)
+    assert find_model_file(tmp_path) == tmp_path / "best.h5"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        find_model_file(tmp_path / "empty")
+
+
+def test_non_checkpoints_are_refused(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f["x"] = np.arange(3)
+    data = tmp_path / "data.h5"
+    write_dataset(data, [np.zeros((3, 2), np.float32)], [np.zeros(3, np.int32)], class_names=["a"])
+    empty = tmp_path / "empty.h5"
+    empty.write_bytes(b"")
+    for path, match in [
+        (text, "not a seqprop checkpoint"),
+        (other, "not a seqprop checkpoint"),
+        (data, "not a seqprop checkpoint"),
+        (empty, "not a seqprop checkpoint"),
+        (tmp_path / "missing.h5", "no such file"),
+    ]:
+        with pytest.raises(CheckpointError, match=match) as info:
+            load_model(path)
+        assert "\n" not in str(info.value)
+        with pytest.raises(CheckpointError):
+            load_training_state(path)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    path = save_training_state(tmp_path / "c.h5", make_state())
+    raw = path.read_bytes()
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(CheckpointError):
+        load_model(bad)
+    with pytest.raises(CheckpointError):
+        load_training_state(bad)
+
+
+def test_inconsistent_checkpoint_is_refused(tmp_path):
+    state = make_state()
+    path = save_training_state(tmp_path / "c.h5", state)
+    with h5py.File(path, "r+") as f:
+        del f["best_parameters"]
+        del f["parameters"]
+        f["parameters"] = np.zeros(5)
+    with pytest.raises(CheckpointError, match="holds 5 parameters"):
+        load_model(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = 99
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_model(path)
+
+
+def test_crash_during_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    """A failure in the middle of writing leaves the previous checkpoint intact."""
+    path = tmp_path / "checkpoint.h5"
+    old = make_state(seed=0)
+    save_training_state(path, old)
+    before = path.read_bytes()
+
+    real = h5py.Group.create_dataset
+    calls = {"n": 0}
+
+    def failing(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:  # after some datasets were written
+            raise OSError("simulated crash: disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing)
+    with pytest.raises(OSError, match="simulated crash"):
+        save_training_state(path, make_state(seed=1, epoch=4))
+    monkeypatch.undo()
+    assert calls["n"] == 4
+    assert path.read_bytes() == before
+    assert_states_equal(load_training_state(path), old)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.h5"]
+
+
+def test_crash_before_rename_keeps_previous(tmp_path, monkeypatch):
+    """Killed after the new file is complete but before os.replace: old file still there."""
+    path = tmp_path / "checkpoint.h5"
+    old = make_state(seed=0)
+    save_training_state(path, old)
+
+    def killed(src, dst):
+        raise KeyboardInterrupt  # stands in for the process dying here
+
+    monkeypatch.setattr(ckpt.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_training_state(path, make_state(seed=1, epoch=9))
+    monkeypatch.undo()
+    assert_states_equal(load_training_state(path), old)
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    keep = tmp_path / "notes.tmp-1"  # not ours: no leading dot
+    keep.write_text("x")
+    stale = tmp_path / ".checkpoint.h5.tmp-4242"
+    stale.write_bytes(b"partial")
+    assert remove_stale_temporaries(tmp_path) == [stale]
+    assert keep.exists() and not stale.exists()
+
+
+def test_atomic_output_cleans_up_on_error(tmp_path):
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("boom")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+    with atomic_output(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
