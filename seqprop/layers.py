@@ -53,6 +53,24 @@ def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
     return a_.reshape(-1, a.shape[-1]), b_.reshape(-1, b.shape[-1])
 
 
+def _recurrent_weight_grads(g, delta, x, out, reverse):
+    """``W_ih``, ``b`` and ``W_hh`` gradients of a recurrent layer, each one matrix product.
+
+    ``delta`` (T, B, G) pre-activation errors, ``x`` (T, B, I) the layer input,
+    ``out`` (T, B, H) its output. Returns ``delta`` flattened to (T*B, G).
+    """
+    T, B, G = delta.shape
+    D = delta.reshape(T * B, G)
+    np.matmul(D.T, x.reshape(T * B, x.shape[2]), out=g["W_ih"])
+    np.sum(D, axis=0, out=g["b"])
+    if T > 1:
+        d_pairs, h_prev = _prev_pairs(delta, out, reverse)
+        np.matmul(d_pairs.T, h_prev, out=g["W_hh"])
+    else:
+        g["W_hh"][...] = 0.0
+    return D
+
+
 class Layer:
     """Base class. Subclasses define ``param_shapes``, ``forward`` and ``backward``."""
 
@@ -151,17 +169,12 @@ class LSTM(Layer):
             hcell,
             delta,
         )
-        D = delta.reshape(T * B, G)
-        np.matmul(D.T, x.reshape(T * B, I), out=g["W_ih"])
-        np.sum(D, axis=0, out=g["b"])
+        D = _recurrent_weight_grads(g, delta, x, out, self.reverse)
         if T > 1:
-            d_pairs, h_prev = _prev_pairs(delta, out, self.reverse)
-            np.matmul(d_pairs.T, h_prev, out=g["W_hh"])
             d_pairs_s, s_prev = _prev_pairs(delta, cell, self.reverse)
             g["w_peep"][0] = np.einsum("nh,nh->h", d_pairs_s[:, :H], s_prev)
             g["w_peep"][1] = np.einsum("nh,nh->h", d_pairs_s[:, H : 2 * H], s_prev)
         else:
-            g["W_hh"][...] = 0.0
             g["w_peep"][:2] = 0.0
         g["w_peep"][2] = np.einsum("nh,nh->h", D[:, 3 * H :], cell.reshape(T * B, H))
         if not need_input_grad:
@@ -222,14 +235,7 @@ class RNN(Layer):
             out,
             delta,
         )
-        D = delta.reshape(T * B, H)
-        np.matmul(D.T, x.reshape(T * B, I), out=g["W_ih"])
-        np.sum(D, axis=0, out=g["b"])
-        if T > 1:
-            d_pairs, h_prev = _prev_pairs(delta, out, self.reverse)
-            np.matmul(d_pairs.T, h_prev, out=g["W_hh"])
-        else:
-            g["W_hh"][...] = 0.0
+        D = _recurrent_weight_grads(g, delta, x, out, self.reverse)
         if not need_input_grad:
             return None
         return np.matmul(D, p["W_ih"]).reshape(T, B, I)
