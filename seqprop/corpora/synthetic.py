@@ -78,7 +78,8 @@ from pathlib import Path
 
 import numpy as np
 
-from seqprop.errors import ConfigError, DataError
+from seqprop.corpora import SplitWriter
+from seqprop.errors import ConfigError
 from seqprop.features import FeatureConfig, feature_names, frame_centres, mfcc
 from seqprop.kernels._jit import jit
 
@@ -548,8 +549,6 @@ def generate_corpus(
     DataError
         Output files exist (without ``overwrite``) or cannot be written.
     """
-    from seqprop.data import write_dataset
-
     sizes = {"train": n_train, "validation": n_validation, "test": n_test}
     for name, k in sizes.items():
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
@@ -569,28 +568,17 @@ def generate_corpus(
         )
     if not (len(snr_db) == 2 and -10.0 <= snr_db[0] <= snr_db[1] <= 100.0):
         raise ConfigError(f"snr_db must be (low, high) within [-10, 100] dB, got {snr_db!r}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"output {out} exists and is not a directory")
-    targets = {name: out / f"{name}.h5" for name, k in sizes.items() if k > 0}
-    if not overwrite:
-        for path in targets.values():
-            if path.exists():
-                raise DataError(f"{path} already exists (use --overwrite to replace it)")
-    out.mkdir(parents=True, exist_ok=True)
-
     cfg = FeatureConfig()
     names = feature_names(cfg)
-    total = sum(sizes.values())
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="utt", desc="synthetic corpus")
-    partial: dict[str, Path] = {}
-    written: dict[str, Path] = {}
-    done = 0
-    try:
+    present = [name for name, k in sizes.items() if k > 0]
+    with SplitWriter(
+        out_dir,
+        present,
+        overwrite=overwrite,
+        progress=progress,
+        total=sum(sizes.values()),
+        desc="synthetic corpus",
+    ) as writer:
         for s_index, split in enumerate(SPLITS):
             count = sizes[split]
             if count == 0:
@@ -611,30 +599,14 @@ def generate_corpus(
                 feats.append(x)
                 labels.append(_labels(starts, ends, classes, x.shape[0], cfg))
                 tags.append(f"{split}/s{who:02d}/u{i:04d}")
-                done += 1
-                if bar is not None:
-                    bar.update(1)
-                elif callable(progress):
-                    progress(done, total)
-            tmp = out / f".{split}.h5.partial-{os.getpid()}"
-            partial[split] = tmp
-            write_dataset(
-                tmp,
+                writer.tick()
+            writer.write(
+                split,
                 feats,
                 labels,
                 class_names=list(PHONES),
                 tags=tags,
                 feature_names=names,
                 source="synthetic",
-                overwrite=True,
             )
-        for split, tmp in partial.items():
-            os.replace(tmp, targets[split])
-            written[split] = targets[split]
-    finally:
-        if bar is not None:
-            bar.close()
-        for split, tmp in partial.items():
-            if split not in written and tmp.exists():
-                tmp.unlink()
-    return written
+        return writer.commit()

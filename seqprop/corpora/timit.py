@@ -83,6 +83,7 @@ from pathlib import Path
 
 import numpy as np
 
+from seqprop.corpora import SplitWriter
 from seqprop.errors import DataError
 from seqprop.features import FeatureConfig, feature_names, frame_centres, mfcc
 
@@ -723,7 +724,6 @@ def prepare_timit(
         Any bad input, naming the file (and line for ``.phn``); nothing is left
         behind in ``out_dir``.
     """
-    from seqprop.data import write_dataset
     from seqprop.recipes.timit import phones61
 
     t0 = time.perf_counter()
@@ -735,62 +735,37 @@ def prepare_timit(
     empty = [name for name, utts in chosen.items() if not utts]
     if empty:
         raise DataError(f"split {empty[0]!r} would hold no utterances")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"output {out} exists and is not a directory")
-    targets = {name: out / f"{name}.h5" for name in chosen}
-    if not overwrite:
-        for path in targets.values():
-            if path.exists():
-                raise DataError(f"{path} already exists (use --overwrite to replace it)")
-    total = sum(len(u) for u in chosen.values())
-    bar = None
-    if progress is True:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit="utt", desc="prepare timit")
     names = feature_names(cfg)
     classes = list(phones61())
-    out.mkdir(parents=True, exist_ok=True)
-    partial: dict[str, Path] = {}
     report = PrepareReport(
         corpus.layout, {}, {}, {}, 0.0, left_out, excluded_sa, corpus.skipped, corpus.ignored
     )
-    done = 0
-    try:
+    with SplitWriter(
+        out_dir,
+        chosen,
+        overwrite=overwrite,
+        progress=progress,
+        total=sum(len(u) for u in chosen.values()),
+        desc="prepare timit",
+    ) as writer:
         for split, utts in chosen.items():
             feats, labels = [], []
             for utt in utts:
                 x, y = load_utterance(utt, cfg)
                 feats.append(x)
                 labels.append(y)
-                done += 1
-                if bar is not None:
-                    bar.update(1)
-                elif callable(progress):
-                    progress(done, total)
-            tmp = out / f".{split}.h5.partial-{os.getpid()}"
-            partial[split] = tmp
-            write_dataset(
-                tmp,
+                writer.tick()
+            writer.write(
+                split,
                 feats,
                 labels,
                 class_names=classes,
                 tags=[u.tag for u in utts],
                 feature_names=names,
                 source="timit",
-                overwrite=True,
             )
             report.n_utterances[split] = len(utts)
             report.n_frames[split] = int(sum(len(y) for y in labels))
-        for split, tmp in partial.items():
-            os.replace(tmp, targets[split])
-            report.files[split] = targets[split]
-    finally:
-        if bar is not None:
-            bar.close()
-        for split, tmp in partial.items():
-            if split not in report.files and tmp.exists():
-                tmp.unlink()
+        report.files = writer.commit()
     report.seconds = time.perf_counter() - t0
     return report
