@@ -336,8 +336,22 @@ class Trainer:
         self.net: Any = None
         self.optimizer: SGD | None = None
         self.test_result_: EvaluationResult | None = None
+        self.train_data: Any = None
+        self.validation_data: Any = None
         self._rng: np.random.Generator | None = None
         self._last_checkpoint_time = 0.0
+
+    def close(self) -> None:
+        """Close the datasets the trainer opened; its results stay readable."""
+        for ds in (self.train_data, self.validation_data):
+            if ds is not None:
+                ds.close()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ------------------------------------------------------------ construction
     @classmethod
