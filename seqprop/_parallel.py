@@ -8,22 +8,30 @@ identical with one thread or two.
 The number of threads comes from :func:`set_num_threads`, else the environment
 variable ``SEQPROP_NUM_THREADS``, else the number of CPUs (at most 2 are used).
 
-While a network computes, the BLAS libraries behind numpy and scipy (which
-numba's ``np.dot`` calls) are held to one thread with threadpoolctl
-(:func:`blas_single_thread`): the products seqprop makes are small, and a
-multi-threaded BLAS spends more time waking its threads than computing (ten
-times slower at batch 1), and its spinning threads take the core that the
-second direction needs. The limit is lifted when the call returns.
+BLAS threads. While a network computes, the BLAS libraries behind numpy and
+scipy (which numba's ``np.dot`` calls) are held to one thread with
+threadpoolctl (:func:`blas_single_thread`), and the limit is lifted when the
+call returns. The recurrences make one small matrix product per time step, where
+a multi-threaded BLAS spends more time waking its threads than computing (ten
+times slower at batch 1); while seqprop runs two threads of its own, BLAS
+threads spinning on the same cores slow both; and a multi-threaded BLAS sums in
+an order that depends on its thread count, so results would differ, in the last
+bits, between machines with different numbers of cores. With BLAS on one
+thread, results are bit-for-bit the same whatever :func:`set_num_threads` says.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
 _controller = None
+_limit_depth = 0  # blas_single_thread contexts currently open (any thread)
+_limit_lock = threading.Lock()
 
 
 def get_num_threads() -> int:
@@ -49,15 +57,29 @@ def set_num_threads(n: int | None) -> None:
     _num_threads = None if n is None else min(int(n), 2)
 
 
+@contextmanager
 def blas_single_thread():
-    """Context manager holding every loaded BLAS library to one thread."""
-    global _controller
-    if _controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls)
-        from threadpoolctl import ThreadpoolController
+    """Hold every loaded BLAS library to one thread (nested uses cost nothing)."""
+    global _controller, _limit_depth
+    with _limit_lock:
+        outermost = _limit_depth == 0
+        _limit_depth += 1
+    try:
+        if outermost:
+            if _controller is None:
+                import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls)
+                from threadpoolctl import ThreadpoolController
 
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
+                _controller = ThreadpoolController()
+            with _controller.limit(limits=1, user_api="blas"):
+                yield
+        else:
+            yield
+    finally:
+        with _limit_lock:
+            _limit_depth -= 1
+
+
 
 
 def run_pair(f1, f2):
@@ -67,6 +89,10 @@ def run_pair(f1, f2):
         return f1(), f2()
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqprop")
-    fut = _executor.submit(f2)
-    r1 = f1()
-    return r1, fut.result()
+    with blas_single_thread():
+        fut = _executor.submit(f2)
+        try:
+            r1 = f1()
+        finally:
+            r2 = fut.result()
+    return r1, r2

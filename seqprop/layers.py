@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqprop._parallel import run_pair
+from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import SQUASH_CODES
 from seqprop.kernels.lstm import lstm_backward, lstm_forward
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
@@ -36,6 +36,23 @@ def _sub(d: dict, prefix: str) -> dict:
 def _order(lengths: np.ndarray) -> np.ndarray:
     """Sequence indices by decreasing length (stable): the kernels' lockstep order."""
     return np.argsort(-lengths, kind="stable")
+
+
+def _run_recurrence(kernel, lengths, split):
+    """Call ``kernel(order)`` over the batch's sequences.
+
+    With ``split`` (a one-direction layer) the sequences, by decreasing
+    length, are dealt alternately into two shares of about equal work that
+    run on two threads when seqprop may use two (one after the other
+    otherwise, so results do not depend on the thread count). Kernels touch
+    only their own sequences' frames. BLAS is held to one thread throughout.
+    """
+    order = _order(lengths)
+    with blas_single_thread():
+        if split and order.size > 1:
+            run_pair(lambda: kernel(order[0::2]), lambda: kernel(order[1::2]))
+        else:
+            kernel(order)
 
 
 def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
@@ -118,6 +135,7 @@ class LSTM(Layer):
         self.gradient = gradient
         self.squash = squash
         self._squash_code = SQUASH_CODES[squash]
+        self.split_batch = True  # cleared inside a Bidirectional layer
 
     def param_shapes(self):
         H, I = self.hidden_size, self.input_size
@@ -134,18 +152,13 @@ class LSTM(Layer):
         cell = np.empty((T, B, H), dtype=x.dtype)
         hcell = np.empty((T, B, H), dtype=x.dtype)
         out = np.empty((T, B, H), dtype=x.dtype)
-        lstm_forward(
-            xp,
-            w_hh_t,
-            p["w_peep"],
+        peep, rev, code = p["w_peep"], self.reverse, self._squash_code
+        _run_recurrence(
+            lambda order: lstm_forward(
+                xp, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
+            ),
             lengths,
-            _order(lengths),
-            self.reverse,
-            self._squash_code,
-            act,
-            cell,
-            hcell,
-            out,
+            self.split_batch,
         )
         return out, (x, lengths, act, cell, hcell, out)
 
@@ -155,19 +168,15 @@ class LSTM(Layer):
         H = self.hidden_size
         G = 4 * H
         delta = np.empty((T, B, G), dtype=x.dtype)
-        lstm_backward(
-            np.ascontiguousarray(d_out),
-            p["W_hh"],
-            p["w_peep"],
+        d_out = np.ascontiguousarray(d_out)
+        w_hh, peep, rev, code = p["W_hh"], p["w_peep"], self.reverse, self._squash_code
+        trunc = self.gradient == "truncated"
+        _run_recurrence(
+            lambda order: lstm_backward(
+                d_out, w_hh, peep, lengths, order, rev, code, trunc, act, cell, hcell, delta
+            ),
             lengths,
-            _order(lengths),
-            self.reverse,
-            self._squash_code,
-            self.gradient == "truncated",
-            act,
-            cell,
-            hcell,
-            delta,
+            self.split_batch,
         )
         D = _recurrent_weight_grads(g, delta, x, out, self.reverse)
         if T > 1:
@@ -205,6 +214,7 @@ class RNN(Layer):
         self.output_size = self.hidden_size
         self.reverse = bool(reverse)
         self.gradient = gradient
+        self.split_batch = True  # cleared inside a Bidirectional layer
 
     def param_shapes(self):
         H, I = self.hidden_size, self.input_size
@@ -217,7 +227,12 @@ class RNN(Layer):
         xp += p["b"]
         out = np.empty((T, B, H), dtype=x.dtype)
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
-        rnn_forward(xp, w_hh_t, lengths, _order(lengths), self.reverse, out)
+        rev = self.reverse
+        _run_recurrence(
+            lambda order: rnn_forward(xp, w_hh_t, lengths, order, rev, out),
+            lengths,
+            self.split_batch,
+        )
         return out, (x, lengths, out)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):
@@ -225,15 +240,12 @@ class RNN(Layer):
         T, B, I = x.shape
         H = self.hidden_size
         delta = np.empty((T, B, H), dtype=x.dtype)
-        rnn_backward(
-            np.ascontiguousarray(d_out),
-            p["W_hh"],
+        d_out = np.ascontiguousarray(d_out)
+        w_hh, rev, trunc = p["W_hh"], self.reverse, self.gradient == "truncated"
+        _run_recurrence(
+            lambda order: rnn_backward(d_out, w_hh, lengths, order, rev, trunc, out, delta),
             lengths,
-            _order(lengths),
-            self.reverse,
-            self.gradient == "truncated",
-            out,
-            delta,
+            self.split_batch,
         )
         D = _recurrent_weight_grads(g, delta, x, out, self.reverse)
         if not need_input_grad:
@@ -345,6 +357,8 @@ class Bidirectional(Layer):
             raise ValueError("both directions need the same input size")
         self.fwd = fwd
         self.bwd = bwd
+        # the two directions already take the two threads: each runs its batch whole
+        fwd.split_batch = bwd.split_batch = False
         self.input_size = fwd.input_size
         self.output_size = fwd.output_size + bwd.output_size
 

@@ -84,6 +84,10 @@ class Network:
             self._params[name] = self._flat[offset : offset + n].reshape(shape)
             self._grads[name] = self._flat_grad[offset : offset + n].reshape(shape)
             offset += n
+        # the lowest layer with parameters: layers below it need no input gradient
+        self._lowest = next(
+            (i for i, (_, layer) in enumerate(self.hidden) if layer.param_shapes()), 0
+        )
         # per-layer views with local names, built once
         self._layer_p = [_local(self._params, name) for name, _ in self.hidden]
         self._layer_g = [_local(self._grads, name) for name, _ in self.hidden]
@@ -196,7 +200,7 @@ class Network:
     def _forward(self, x, lengths):
         """Logits (T*B, K), the top hidden layer flattened (T*B, D) and the layer caches.
 
-        Callers hold :func:`blas_single_thread`.
+        Callers hold :func:`seqprop._parallel.blas_single_thread`.
         """
         caches = []
         h = x
@@ -263,7 +267,7 @@ class Network:
         for i in range(len(self.hidden) - 1, -1, -1):
             layer = self.hidden[i][1]
             dh = layer.backward(
-                self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > 0
+                self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > self._lowest
             )
         return float(loss)
 

@@ -192,10 +192,11 @@ def test_float32_agrees_with_float64(kind):
     )
 
 
-@pytest.mark.parametrize("kind", ["blstm", "brnn"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_two_threads_bit_identical_to_one(kind):
+    """Directions (bidirectional) or shares of the batch (one direction) on two threads."""
     net = build(kind)
-    x, y, lengths = batch(T=30, lengths=(30, 11, 24))
+    x, y, lengths = batch(T=30, lengths=(30, 11, 24, 5, 30))
     try:
         set_num_threads(1)
         l1, g1 = net.loss_and_grad(x, y, lengths)

@@ -10,8 +10,9 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``w_hh_t``  (H, G)    transpose of ``W_hh`` (C-contiguous), forward pass
 - ``w_hh``    (G, H)    ``W_hh`` (C-contiguous), backward pass
 - ``peep``    (3, H)    peephole weights, rows p_i, p_f, p_o
-- ``lengths`` (B,)      frames per sequence; ``order`` (B,) the sequence
-  indices sorted by decreasing length (stable)
+- ``lengths`` (B,)      frames per sequence; ``order`` (S,) the indices of the
+  sequences to process (all of the batch, or a share of it that another
+  thread does not touch), sorted by decreasing length
 - ``act``     (T, B, G) gate activations b_i, b_f, b_g, b_o
 - ``cell``    (T, B, H) cell states s(t)
 - ``hcell``   (T, B, H) squashed cell states h(s(t))
@@ -23,8 +24,8 @@ Sequence ``b`` occupies frames ``0 .. lengths[b]-1``; with ``reverse`` it is
 processed from its own last frame to its first. The sequences of a batch
 advance in lockstep: at step k every sequence longer than k is at its k-th
 frame in processing order, and the recurrent products of all of them are one
-BLAS matrix product. Every output array is written for all frames, zero past
-a sequence's length. Nothing is validated here: :mod:`seqprop.layers` does
+BLAS matrix product. Every output array is written for all frames of the
+sequences in ``order``, zero past each one's length. Nothing is validated here: :mod:`seqprop.layers` does
 that. Work buffers are allocated once per call, never inside the time loop.
 """
 
@@ -48,8 +49,8 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
     e = np.empty(G, dtype=np.float64)
     ib = np.empty(G, dtype=np.int64)
     inner, outer = squash_scale(squash_code)
-    n_act = B
-    L_max = lengths[order[0]] if B > 0 else 0
+    n_act = order.shape[0]
+    L_max = lengths[order[0]] if n_act > 0 else 0
     for k in range(L_max):
         while n_act > 0 and lengths[order[n_act - 1]] <= k:
             n_act -= 1
@@ -93,7 +94,7 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 hcell[t, b, j] = h
                 out[t, b, j] = act[t, b, H3 + j] * hcell[t, b, j]
                 hbuf[i, j] = out[t, b, j]
-    for b in range(B):
+    for b in order:
         for t in range(lengths[b], T):
             act[t, b, :] = 0.0
             cell[t, b, :] = 0.0
@@ -119,10 +120,11 @@ def lstm_backward(
     es_next = np.zeros((B, H), dtype=delta.dtype)  # eps_s(t+1)
     bf_next = np.zeros((B, H), dtype=delta.dtype)  # b_f(t+1)
     e_rec = np.zeros((B, H), dtype=delta.dtype)  # W_hh^T delta(t+1)
+    n_seq = order.shape[0]
     n_act = 0
-    L_max = lengths[order[0]] if B > 0 else 0
+    L_max = lengths[order[0]] if n_seq > 0 else 0
     for k in range(L_max - 1, -1, -1):
-        while n_act < B and lengths[order[n_act]] > k:
+        while n_act < n_seq and lengths[order[n_act]] > k:
             n_act += 1  # starts at its last step: its "next" rows are still zero
         if not truncated:
             np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
@@ -152,6 +154,6 @@ def lstm_backward(
                 bf_next[i, j] = b_f
             for m in range(G):
                 d_next[i, m] = delta[t, b, m]
-    for b in range(B):
+    for b in order:
         for t in range(lengths[b], T):
             delta[t, b, :] = 0.0

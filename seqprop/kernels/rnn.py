@@ -27,8 +27,8 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, out):
     a = np.empty(H, dtype=np.float64)
     e = np.empty(H, dtype=np.float64)
     ib = np.empty(H, dtype=np.int64)
-    n_act = B
-    L_max = lengths[order[0]] if B > 0 else 0
+    n_act = order.shape[0]
+    L_max = lengths[order[0]] if n_act > 0 else 0
     for k in range(L_max):
         while n_act > 0 and lengths[order[n_act - 1]] <= k:
             n_act -= 1
@@ -45,7 +45,7 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, out):
                 v = -e[m] / (2.0 + e[m])
                 out[t, b, m] = v if a[m] >= 0.0 else -v
                 hbuf[i, m] = out[t, b, m]
-    for b in range(B):
+    for b in order:
         for t in range(lengths[b], T):
             out[t, b, :] = 0.0
 
@@ -55,10 +55,11 @@ def rnn_backward(d_out, w_hh, lengths, order, reverse, truncated, out, delta):
     T, B, H = delta.shape
     d_next = np.zeros((B, H), dtype=delta.dtype)
     e_rec = np.zeros((B, H), dtype=delta.dtype)
+    n_seq = order.shape[0]
     n_act = 0
-    L_max = lengths[order[0]] if B > 0 else 0
+    L_max = lengths[order[0]] if n_seq > 0 else 0
     for k in range(L_max - 1, -1, -1):
-        while n_act < B and lengths[order[n_act]] > k:
+        while n_act < n_seq and lengths[order[n_act]] > k:
             n_act += 1
         if not truncated:
             np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
@@ -69,6 +70,6 @@ def rnn_backward(d_out, w_hh, lengths, order, reverse, truncated, out, delta):
                 h = out[t, b, j]
                 delta[t, b, j] = (1.0 - h * h) * (d_out[t, b, j] + e_rec[i, j])
                 d_next[i, j] = delta[t, b, j]
-    for b in range(B):
+    for b in order:
         for t in range(lengths[b], T):
             delta[t, b, :] = 0.0
