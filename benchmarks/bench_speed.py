@@ -58,13 +58,14 @@ from typing import Any
 
 import numpy as np
 
+from seqprop.bench import LEARNING_RATE, MOMENTUM, make_batches, make_online_data, measure
+from seqprop.bench import training_step as seqprop_step
+
 REPO = Path(__file__).resolve().parents[1]
 
 INPUT_SIZE = 26
 NUM_CLASSES = 61
 WINDOW = 10
-LEARNING_RATE = 1e-5
-MOMENTUM = 0.9
 
 #: The paper's networks: kind for make_network and hidden size per direction.
 NETS: dict[str, dict[str, Any]] = {
@@ -92,68 +93,7 @@ NOISY = 1.25
 
 
 # --------------------------------------------------------------------------- data
-def make_online_data(dtype: str, input_size: int, num_classes: int, length: int, seed: int):
-    """One sequence of ``length`` frames: x (T, 1, I), y (T, 1), lengths (1,)."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((length, 1, input_size)).astype(dtype)
-    y = rng.integers(0, num_classes, size=(length, 1))
-    return x, y, np.array([length])
-
-
-def make_batches(
-    dtype: str,
-    input_size: int,
-    num_classes: int,
-    batch_size: int,
-    min_length: int,
-    max_length: int,
-    n_batches: int,
-    seed: int,
-):
-    """``n_batches`` padded batches with lengths uniform in [min_length, max_length].
-
-    Each batch is (x (T, B, I), y (T, B), lengths (B,)) with T the batch's
-    longest sequence; padding is zero in x and -1 in y.
-    """
-    rng = np.random.default_rng(seed)
-    batches = []
-    for _ in range(n_batches):
-        lengths = rng.integers(min_length, max_length + 1, size=batch_size)
-        T = int(lengths.max())
-        x = rng.standard_normal((T, batch_size, input_size)).astype(dtype)
-        y = rng.integers(0, num_classes, size=(T, batch_size))
-        pad = np.arange(T)[:, None] >= lengths[None, :]
-        x[pad] = 0.0
-        y[pad] = -1
-        batches.append((x, y, lengths))
-    return batches
-
-
 # --------------------------------------------------------------------------- seqprop
-def seqprop_step(net, batches) -> Callable[[], None]:
-    """A seqprop training step cycling through ``batches``.
-
-    The step is one ``loss_and_grad`` plus the momentum update of the flat
-    parameter vector, in place.
-    """
-    w = net.flat_parameters
-    g = net.flat_gradient
-    v = np.zeros_like(w)
-    tmp = np.empty_like(w)
-    state = {"i": 0}
-
-    def step() -> None:
-        x, y, lengths = batches[state["i"]]
-        state["i"] = (state["i"] + 1) % len(batches)
-        net.loss_and_grad(x, y, lengths)
-        np.multiply(v, MOMENTUM, out=v)
-        np.multiply(g, LEARNING_RATE, out=tmp)
-        np.subtract(v, tmp, out=v)
-        np.add(w, v, out=w)
-
-    return step
-
-
 # --------------------------------------------------------------------------- torch
 def torch_available() -> bool:
     try:
@@ -255,19 +195,6 @@ def torch_step(model, kind: str, window: int, batches, variant: str, dtype: str)
 
 
 # --------------------------------------------------------------------------- timing
-def measure(step: Callable[[], None], frames_per_step: float, seconds: float) -> float:
-    """Frames per second of ``step`` run repeatedly for at least ``seconds`` (>= 1 step)."""
-    n = 0
-    t0 = time.perf_counter()
-    while True:
-        step()
-        n += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= seconds:
-            break
-    return n * frames_per_step / elapsed
-
-
 def _set_seqprop_threads(n: int | None) -> None:
     """Set seqprop's thread count, going through 1 first.
 

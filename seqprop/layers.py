@@ -70,19 +70,52 @@ def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
     return a_.reshape(-1, a.shape[-1]), b_.reshape(-1, b.shape[-1])
 
 
-def _recurrent_weight_grads(g, delta, x, out, reverse):
+SPLIT_MIN_FRAMES = 2048
+"""A one-direction layer splits its frame-wide products in two from this many frames."""
+
+
+def frame_matmul(a, b, out=None, *, split=True, frames=None):
+    """``a @ b`` for a product over all frames, split in two from SPLIT_MIN_FRAMES frames.
+
+    ``frames`` is the number of frames the product covers (default: ``a``'s
+    rows). Returns ``out`` (allocated when None).
+    """
+    if out is None:
+        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
+    n = a.shape[0] if frames is None else frames
+    _matmul(a, b, out, split and n >= SPLIT_MIN_FRAMES)
+    return out
+
+
+def _matmul(a, b, out, split):
+    """``out[...] = a @ b``; with ``split``, as two products over halves of ``a``'s rows.
+
+    The halves run on two threads when seqprop may use two, one after the
+    other otherwise, so the arithmetic is the same whatever the thread count.
+    Callers decide ``split`` from shapes alone (never from the thread count).
+    """
+    n = a.shape[0]
+    if not split or n < 2:
+        np.matmul(a, b, out=out)
+        return
+    h = n // 2
+    run_pair(lambda: np.matmul(a[:h], b, out=out[:h]), lambda: np.matmul(a[h:], b, out=out[h:]))
+
+
+def _recurrent_weight_grads(g, delta, x, out, reverse, split):
     """``W_ih``, ``b`` and ``W_hh`` gradients of a recurrent layer, each one matrix product.
 
     ``delta`` (T, B, G) pre-activation errors, ``x`` (T, B, I) the layer input,
-    ``out`` (T, B, H) its output. Returns ``delta`` flattened to (T*B, G).
+    ``out`` (T, B, H) its output; ``split`` as in :func:`_matmul`. Returns
+    ``delta`` flattened to (T*B, G).
     """
     T, B, G = delta.shape
     D = delta.reshape(T * B, G)
-    np.matmul(D.T, x.reshape(T * B, x.shape[2]), out=g["W_ih"])
+    frame_matmul(D.T, x.reshape(T * B, x.shape[2]), g["W_ih"], split=split, frames=T * B)
     np.sum(D, axis=0, out=g["b"])
     if T > 1:
         d_pairs, h_prev = _prev_pairs(delta, out, reverse)
-        np.matmul(d_pairs.T, h_prev, out=g["W_hh"])
+        frame_matmul(d_pairs.T, h_prev, g["W_hh"], split=split, frames=T * B)
     else:
         g["W_hh"][...] = 0.0
     return D
@@ -145,7 +178,8 @@ class LSTM(Layer):
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
-        xp = np.matmul(x.reshape(T * B, I), p["W_ih"].T).reshape(T, B, G)
+        xp = np.empty((T, B, G), dtype=x.dtype)
+        frame_matmul(x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G), split=self.split_batch)
         xp += p["b"]
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
         act = np.empty((T, B, G), dtype=x.dtype)
@@ -178,7 +212,7 @@ class LSTM(Layer):
             lengths,
             self.split_batch,
         )
-        D = _recurrent_weight_grads(g, delta, x, out, self.reverse)
+        D = _recurrent_weight_grads(g, delta, x, out, self.reverse, self.split_batch)
         if T > 1:
             d_pairs_s, s_prev = _prev_pairs(delta, cell, self.reverse)
             g["w_peep"][0] = np.einsum("nh,nh->h", d_pairs_s[:, :H], s_prev)
@@ -188,7 +222,7 @@ class LSTM(Layer):
         g["w_peep"][2] = np.einsum("nh,nh->h", D[:, 3 * H :], cell.reshape(T * B, H))
         if not need_input_grad:
             return None
-        return np.matmul(D, p["W_ih"]).reshape(T, B, I)
+        return frame_matmul(D, p["W_ih"], split=self.split_batch).reshape(T, B, I)
 
 
 class RNN(Layer):
@@ -223,7 +257,8 @@ class RNN(Layer):
     def forward(self, p, x, lengths):
         T, B, I = x.shape
         H = self.hidden_size
-        xp = np.matmul(x.reshape(T * B, I), p["W_ih"].T).reshape(T, B, H)
+        xp = np.empty((T, B, H), dtype=x.dtype)
+        frame_matmul(x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, H), split=self.split_batch)
         xp += p["b"]
         out = np.empty((T, B, H), dtype=x.dtype)
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
@@ -247,10 +282,10 @@ class RNN(Layer):
             lengths,
             self.split_batch,
         )
-        D = _recurrent_weight_grads(g, delta, x, out, self.reverse)
+        D = _recurrent_weight_grads(g, delta, x, out, self.reverse, self.split_batch)
         if not need_input_grad:
             return None
-        return np.matmul(D, p["W_ih"]).reshape(T, B, I)
+        return frame_matmul(D, p["W_ih"], split=self.split_batch).reshape(T, B, I)
 
 
 class Dense(Layer):
@@ -270,7 +305,7 @@ class Dense(Layer):
 
     def forward(self, p, x, lengths):
         T, B, I = x.shape
-        z = np.matmul(x.reshape(T * B, I), p["W"].T)
+        z = frame_matmul(x.reshape(T * B, I), p["W"].T)
         z += p["b"]
         if self.activation == "tanh":
             np.tanh(z, out=z)
@@ -293,11 +328,11 @@ class Dense(Layer):
             D = D * (1.0 - y * y)
         elif self.activation == "logistic":
             D = D * (y * (1.0 - y))
-        np.matmul(D.T, x.reshape(T * B, I), out=g["W"])
+        frame_matmul(D.T, x.reshape(T * B, I), g["W"], frames=T * B)
         np.sum(D, axis=0, out=g["b"])
         if not need_input_grad:
             return None
-        return np.matmul(D, p["W"]).reshape(T, B, I)
+        return frame_matmul(D, p["W"]).reshape(T, B, I)
 
 
 class TimeWindow(Layer):

@@ -30,6 +30,7 @@ from seqprop.layers import (
     Dense,
     Layer,
     TimeWindow,
+    frame_matmul,
 )
 
 KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
@@ -209,7 +210,7 @@ class Network:
             caches.append(cache)
         T, B, D = h.shape
         hf = h.reshape(T * B, D)
-        logits = np.matmul(hf, self._out_p["W"].T)
+        logits = frame_matmul(hf, self._out_p["W"].T)
         logits += self._out_p["b"]
         return logits, hf, caches
 
@@ -261,9 +262,9 @@ class Network:
             scale = 1.0 / n if n else 0.0
             loss *= scale
             dlogits *= scale
-        np.matmul(dlogits.T, hf, out=self._out_g["W"])
+        frame_matmul(dlogits.T, hf, self._out_g["W"], frames=T * B)
         np.sum(dlogits, axis=0, out=self._out_g["b"])
-        dh = np.matmul(dlogits, self._out_p["W"]).reshape(T, B, -1)
+        dh = frame_matmul(dlogits, self._out_p["W"]).reshape(T, B, -1)
         for i in range(len(self.hidden) - 1, -1, -1):
             layer = self.hidden[i][1]
             dh = layer.backward(

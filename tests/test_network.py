@@ -381,3 +381,33 @@ def test_loss_and_grad_counts_correct_frames(kind):
     valid = np.arange(9)[:, None] < lengths[None, :]
     assert correct == int(((pred == y) & (y >= 0) & valid).sum())
     assert n == int(((y >= 0) & valid).sum())
+
+
+@pytest.mark.parametrize("kind", ["lstm", "mlp", "blstm"])
+def test_large_batch_split_products_do_not_depend_on_thread_count(kind):
+    """From SPLIT_MIN_FRAMES frames, frame-wide products are split in two halves."""
+    from seqprop.layers import SPLIT_MIN_FRAMES
+
+    net = seqprop.make_network(kind, 5, 6, 7, window=1 if kind == "mlp" else 0, random_state=3)
+    rng = np.random.default_rng(4)
+    T, B = 300, 9
+    assert T * B >= SPLIT_MIN_FRAMES
+    x = rng.normal(size=(T, B, 5))
+    y = rng.integers(-1, 7, size=(T, B))
+    lengths = rng.integers(150, T + 1, size=B)
+    results = []
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            loss, _ = net.loss_and_grad(x, y, lengths)
+            results.append((loss, net.flat_gradient.copy(), net.predict_proba(x, lengths)))
+    finally:
+        set_num_threads(None)
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+    # and the split products agree with unsplit ones to rounding
+    single = [
+        net.loss_and_grad(x[:, b : b + 1], y[:, b : b + 1], lengths[b : b + 1])[0] for b in range(B)
+    ]
+    assert results[0][0] == pytest.approx(sum(single), rel=1e-12)

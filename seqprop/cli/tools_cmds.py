@@ -1,4 +1,4 @@
-"""``seqprop gradcheck``: finite-difference check of a small network's gradients."""
+"""``seqprop gradcheck`` (finite-difference check of a small network) and ``seqprop bench``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eps", type=float, default=1e-5, help="finite-difference step (1e-5)")
     p.add_argument("--rtol", type=float, default=1e-5, help="largest accepted error (1e-5)")
     p.set_defaults(func=run_gradcheck)
+
+    b = subparsers.add_parser(
+        "bench",
+        help="measure training speed (frames/s) of the paper's networks",
+        description=(
+            "Training frames per second (loss_and_grad + momentum update) of the paper's "
+            "networks at full size on random TIMIT-shaped data: online (one 300-frame "
+            "sequence per update) and batches of 16 sequences of 100-500 frames. The "
+            "comparison with PyTorch, memory and cold start: benchmarks/bench_speed.py."
+        ),
+    )
+    b.add_argument(
+        "--nets", default="blstm", help="comma-separated kinds, or 'all' (default: blstm)"
+    )
+    b.add_argument("--dtypes", default="float64,float32", help="default: float64,float32")
+    b.add_argument("--modes", default="online,batch16", help="default: online,batch16")
+    b.add_argument("--threads", type=int, default=None, help="seqprop threads (1 or 2)")
+    b.add_argument("--seconds", type=float, default=1.0, help="seconds per repeat (default 1)")
+    b.add_argument("--repeats", type=int, default=3, help="repeats, median kept (default 3)")
+    b.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from seqprop._parallel import get_num_threads, set_num_threads
+    from seqprop.bench import MODES, throughput
+    from seqprop.errors import ConfigError
+
+    nets = KINDS if args.nets == "all" else tuple(args.nets.split(","))
+    dtypes = tuple(args.dtypes.split(","))
+    modes = tuple(args.modes.split(","))
+    for value, allowed, flag in (
+        (nets, KINDS, "--nets"),
+        (dtypes, ("float64", "float32"), "--dtypes"),
+        (modes, MODES, "--modes"),
+    ):
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ConfigError(f"{flag}: unknown {bad[0]!r} (choose from {', '.join(allowed)})")
+    if args.seconds <= 0 or args.repeats < 1:
+        raise ConfigError("--seconds must be > 0 and --repeats >= 1")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError("--threads must be >= 1")
+        set_num_threads(args.threads)
+    print(f"seqprop training throughput, {get_num_threads()} thread(s), frames/s (median)")
+    print(f"{'net':6} {'weights':>8} {'dtype':8} {'mode':8} {'frames/s':>10}")
+    for kind in nets:
+        for dtype in dtypes:
+            for mode in modes:
+                r = throughput(kind, dtype, mode, seconds=args.seconds, repeats=args.repeats)
+                print(
+                    f"{kind:6} {r['parameters']:>8} {dtype:8} {mode:8} {r['frames_per_s']:>10,.0f}",
+                    flush=True,
+                )
+    return 0
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -45,8 +45,9 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
     hbuf = np.zeros((B, H), dtype=xp.dtype)  # b(t-1), one row per active sequence
     sbuf = np.zeros((B, H), dtype=xp.dtype)  # s(t-1)
     zbuf = np.zeros((B, G), dtype=xp.dtype)  # W_hh b(t-1)
-    a = np.empty(G, dtype=np.float64)
-    e = np.empty(G, dtype=np.float64)
+    a = np.empty(G, dtype=np.float64)  # pre-activations
+    u = np.empty(G, dtype=np.float64)  # arguments of expm1
+    e = np.empty(G, dtype=np.float64)  # expm1(u): a separate array, or the loops do not vectorise
     ib = np.empty(G, dtype=np.int64)
     inner, outer = squash_scale(squash_code)
     n_act = order.shape[0]
@@ -66,10 +67,10 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 a[H + j] = xp[t, b, H + j] + zbuf[i, H + j] + peep[1, j] * sp
                 a[H2 + j] = xp[t, b, H2 + j] + zbuf[i, H2 + j]
             for m in range(H2):
-                e[m] = -abs(a[m])
+                u[m] = -abs(a[m])
             for m in range(H2, H3):
-                e[m] = -inner * abs(a[m])
-            expm1_into(e[:H3], e[:H3], ib)
+                u[m] = -inner * abs(a[m])
+            expm1_into(u[:H3], e[:H3], ib)
             for m in range(H2):
                 d = 1.0 / (2.0 + e[m])
                 act[t, b, m] = d if a[m] >= 0.0 else (1.0 + e[m]) * d
@@ -82,9 +83,9 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 cell[t, b, j] = s
                 sbuf[i, j] = s
                 a[H3 + j] = xp[t, b, H3 + j] + zbuf[i, H3 + j] + peep[2, j] * cell[t, b, j]
-                e[j] = -abs(a[H3 + j])
-                e[H + j] = -inner * abs(cell[t, b, j])
-            expm1_into(e[:H2], e[:H2], ib)
+                u[j] = -abs(a[H3 + j])
+                u[H + j] = -inner * abs(cell[t, b, j])
+            expm1_into(u[:H2], e[:H2], ib)
             for j in range(H):
                 d = 1.0 / (2.0 + e[j])
                 b_o = d if a[H3 + j] >= 0.0 else (1.0 + e[j]) * d

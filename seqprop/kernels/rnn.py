@@ -25,7 +25,8 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, out):
     hbuf = np.zeros((B, H), dtype=xp.dtype)
     zbuf = np.zeros((B, H), dtype=xp.dtype)
     a = np.empty(H, dtype=np.float64)
-    e = np.empty(H, dtype=np.float64)
+    u = np.empty(H, dtype=np.float64)
+    e = np.empty(H, dtype=np.float64)  # expm1(u): not in place, or the loop does not vectorise
     ib = np.empty(H, dtype=np.int64)
     n_act = order.shape[0]
     L_max = lengths[order[0]] if n_act > 0 else 0
@@ -39,8 +40,8 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, out):
             t = lengths[b] - 1 - k if reverse else k
             for m in range(H):
                 a[m] = xp[t, b, m] + zbuf[i, m]
-                e[m] = -2.0 * abs(a[m])
-            expm1_into(e, e, ib)
+                u[m] = -2.0 * abs(a[m])
+            expm1_into(u, e, ib)
             for m in range(H):
                 v = -e[m] / (2.0 + e[m])
                 out[t, b, m] = v if a[m] >= 0.0 else -v
