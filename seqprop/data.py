@@ -859,22 +859,9 @@ def _open_validated(f: Any, path: pathlib.Path, group: str | None, check_values:
         source = _decode_one(
             _scalar_or_error(attrs["source"], attr_where("source")), attr_where("source")
         )
-    stats = {}
-    for name in ("mean", "std"):
-        if name in attrs:
-            a = np.asarray(attrs[name])
-            if a.dtype.kind not in "fiu" or a.shape != (n_in,):
-                raise DataError(
-                    f"{attr_where(name)} must be {n_in} numbers (one per feature), "
-                    f"got dtype {a.dtype} shape {a.shape}"
-                )
-            a = a.astype(np.float64)
-            if not np.all(np.isfinite(a)):
-                raise DataError(f"{attr_where(name)} holds NaN or infinite values")
-            stats[name] = a
-    if "std" in stats and np.any(stats["std"] <= 0):
-        j = int(np.flatnonzero(stats["std"] <= 0)[0])
-        raise DataError(f"{attr_where('std')}[{j}] = {stats['std'][j]}; std must be positive")
+    stats = _check_normalisation(
+        {name: attrs[name] for name in ("mean", "std") if name in attrs}, n_in, attr_where
+    )
 
     ds = SequenceDataset()
     ds.path = path
@@ -1098,22 +1085,7 @@ def _validate_for_write(
             raise DataError(f"{where}: {len(feats)} feature_names for {n_in} features")
     if source is not None and not isinstance(source, str):
         raise DataError(f"{where}: source must be a string, got {type(source).__name__}")
-    stats = {}
-    for name, value in (("mean", mean), ("std", std)):
-        if value is None:
-            continue
-        a = np.asarray(value)
-        if a.dtype.kind not in "fiu" or a.shape != (n_in,):
-            raise DataError(
-                f"{where}: {name} must be {n_in} numbers (one per feature), got shape {a.shape}"
-            )
-        a = a.astype(np.float64)
-        if not np.all(np.isfinite(a)):
-            raise DataError(f"{where}: {name} holds NaN or infinite values")
-        stats[name] = a
-    if "std" in stats and np.any(stats["std"] <= 0):
-        j = int(np.flatnonzero(stats["std"] <= 0)[0])
-        raise DataError(f"{where}: std[{j}] = {stats['std'][j]}; std must be positive")
+    stats = _check_normalisation({"mean": mean, "std": std}, n_in, lambda name: f"{where}: {name}")
     return {
         "xs": out_x,
         "ys": out_y,
@@ -1191,6 +1163,31 @@ def _write_split(
         root.attrs.create("source", source, dtype=str_t)
     for name, a in v["stats"].items():
         root.attrs[name] = a
+
+
+def _check_normalisation(values, n_in: int, where) -> dict[str, np.ndarray]:
+    """Validate optional per-feature ``mean``/``std`` (None = absent) as float64 arrays.
+
+    ``where(name)`` gives the message prefix naming the file/attribute or argument.
+    """
+    stats = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        a = np.asarray(value)
+        if a.dtype.kind not in "fiu" or a.shape != (n_in,):
+            raise DataError(
+                f"{where(name)} must be {n_in} numbers (one per feature), "
+                f"got dtype {a.dtype} shape {a.shape}"
+            )
+        a = a.astype(np.float64)
+        if not np.all(np.isfinite(a)):
+            raise DataError(f"{where(name)} holds NaN or infinite values")
+        stats[name] = a
+    if "std" in stats and np.any(stats["std"] <= 0):
+        j = int(np.flatnonzero(stats["std"] <= 0)[0])
+        raise DataError(f"{where('std')}[{j}] = {stats['std'][j]}; std must be positive")
+    return stats
 
 
 def write_dataset(
