@@ -80,8 +80,6 @@ def blas_single_thread():
             _limit_depth -= 1
 
 
-
-
 def run_pair(f1, f2):
     """Run two independent callables, concurrently when more than one thread is allowed."""
     global _executor

@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,11 +62,13 @@ __all__ = [
     "TrainingState",
     "atomic_output",
     "find_model_file",
+    "json_clean",
     "load_model",
     "load_training_state",
     "remove_stale_temporaries",
     "save_model",
     "save_training_state",
+    "write_text_atomic",
 ]
 
 FORMAT = "seqprop.checkpoint"
@@ -110,6 +113,33 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_output`; returns the path."""
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return path
+
+
+def json_clean(value: Any) -> Any:
+    """A copy of ``value`` that strict JSON accepts.
+
+    NaN and infinite floats become ``None``, numpy scalars and arrays Python
+    numbers and lists, tuples lists, mapping keys strings.
+    """
+    if isinstance(value, Mapping):
+        return {str(k): json_clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_clean(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:

@@ -528,17 +528,7 @@ def loads_toml(text: str) -> RunConfig:
 
 
 def save_config(config: RunConfig, path: str | os.PathLike[str]) -> Path:
-    """Write the configuration as TOML, atomically (temporary file + rename)."""
-    path = Path(path)
-    text = dumps_toml(config)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    """Write the configuration as TOML, atomically (:func:`seqprop.checkpoint.atomic_output`)."""
+    from seqprop.checkpoint import write_text_atomic
+
+    return write_text_atomic(path, dumps_toml(config))

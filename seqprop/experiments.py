@@ -445,35 +445,16 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _clean(value: Any) -> Any:
-    """NaN/inf to None, numpy scalars and arrays to Python (strict JSON)."""
-    import numpy as np
-
-    if isinstance(value, Mapping):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _clean(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _write_json(path: Path, data: Any) -> None:
-    from seqprop.checkpoint import atomic_output
+    from seqprop.checkpoint import json_clean, write_text_atomic
 
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(_clean(data), indent=1) + "\n", encoding="utf-8")
+    write_text_atomic(path, json.dumps(json_clean(data), indent=1) + "\n")
 
 
 def _write_text(path: Path, text: str) -> None:
-    from seqprop.checkpoint import atomic_output
+    from seqprop.checkpoint import write_text_atomic
 
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_text_atomic(path, text)
 
 
 def _split_summary(result: Any) -> dict[str, Any]:
@@ -581,9 +562,8 @@ def run_point(
 def _train_and_evaluate(point: GridPoint, run_dir: Path, threads: int | None) -> dict[str, Any]:
     from seqprop.checkpoint import CHECKPOINT_NAME
     from seqprop.config import config_to_dict
-    from seqprop.data import open_dataset
     from seqprop.evaluation import evaluate
-    from seqprop.training import Trainer
+    from seqprop.training import Trainer, _open
 
     config = point.config()
     config.train.progress = False
@@ -597,30 +577,30 @@ def _train_and_evaluate(point: GridPoint, run_dir: Path, threads: int | None) ->
         trainer = Trainer.resume(run_dir, overrides=_resume_overrides(config), progress=False)
     else:
         trainer = Trainer(config, run_dir=run_dir, overwrite=True, progress=False)
-    t0 = time.perf_counter()
-    trainer.fit()
-    train_wall = time.perf_counter() - t0
-    cfg = trainer.config
-    net, pre, names = trainer.net, trainer.preprocessor, trainer.state.class_names
-    batch = cfg.train.eval_batch_size
-    splits: dict[str, Any] = {}
-    t1 = time.perf_counter()
-    splits["train"] = _split_summary(
-        evaluate(net, trainer.train_data, pre, class_names=names, batch_size=batch)
-    )
-    if trainer.validation_data is not None:
-        splits["validation"] = _split_summary(
-            evaluate(net, trainer.validation_data, pre, class_names=names, batch_size=batch)
+    with trainer:
+        t0 = time.perf_counter()
+        trainer.fit()
+        train_wall = time.perf_counter() - t0
+        cfg = trainer.config
+        net, pre, names = trainer.net, trainer.preprocessor, trainer.state.class_names
+        batch = cfg.train.eval_batch_size
+        splits: dict[str, Any] = {}
+        t1 = time.perf_counter()
+        splits["train"] = _split_summary(
+            evaluate(net, trainer.train_data, pre, class_names=names, batch_size=batch)
         )
-    if trainer.test_result_ is not None:
-        splits["test"] = _split_summary(trainer.test_result_)
-    elif cfg.data.test:
-        with open_dataset(cfg.data.test, group=cfg.data.group, in_memory=False) as test:
-            splits["test"] = _split_summary(
-                evaluate(net, test, pre, class_names=names, batch_size=batch)
+        if trainer.validation_data is not None:
+            splits["validation"] = _split_summary(
+                evaluate(net, trainer.validation_data, pre, class_names=names, batch_size=batch)
             )
-    eval_seconds = time.perf_counter() - t1
-    trainer.close()
+        if trainer.test_result_ is not None:
+            splits["test"] = _split_summary(trainer.test_result_)
+        elif cfg.data.test:
+            with _open(cfg.data.test, cfg.data.group, False, "test") as test:
+                splits["test"] = _split_summary(
+                    evaluate(net, test, pre, class_names=names, batch_size=batch)
+                )
+        eval_seconds = time.perf_counter() - t1
     history = trainer.history
     seconds = [float(r.get("seconds") or 0.0) for r in history]
     vseconds = [float(r.get("validation_seconds") or 0.0) for r in history]

@@ -48,11 +48,12 @@ from seqprop.checkpoint import (
     BEST_NAME,
     CHECKPOINT_NAME,
     TrainingState,
-    atomic_output,
+    json_clean,
     load_training_state,
     remove_stale_temporaries,
     save_model,
     save_training_state,
+    write_text_atomic,
 )
 from seqprop.config import (
     RunConfig,
@@ -227,24 +228,6 @@ def _thread_limit(n: int) -> Iterator[None]:
     finally:
         _parallel.set_num_threads(old_par)
         numba.set_num_threads(old_numba)
-
-
-def _json_clean(value: Any) -> Any:
-    """NaN/inf floats to None, numpy scalars to Python (for strict JSON)."""
-    if isinstance(value, dict):
-        return {k: _json_clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def _new_rng(seed: int, stream: int) -> np.random.Generator:
@@ -462,38 +445,75 @@ class Trainer:
             The loss became NaN or infinite.
         """
         cfg = self.config
-        with _thread_limit(cfg.train.threads):
-            self._setup()
-            if not self.state.finished:
-                for cb in self.callbacks:
-                    cb.on_train_begin(self)
-                while not self.state.finished:
-                    self._run_epoch()
-                self._finish()
-                for cb in self.callbacks:
-                    cb.on_train_end(self)
-            else:
-                self._restore_best()
+        try:
+            with _thread_limit(cfg.train.threads):
+                self._setup()
+                if not self.state.finished:
+                    for cb in self.callbacks:
+                        cb.on_train_begin(self)
+                    while not self.state.finished:
+                        self._run_epoch()
+                    self._finish()
+                    for cb in self.callbacks:
+                        cb.on_train_end(self)
+                else:
+                    self._restore_best()
+                    if cfg.data.test and (
+                        self.run_dir is None or not (self.run_dir / TEST_NAME).exists()
+                    ):
+                        # finished, but the test evaluation never happened (or was
+                        # reconfigured with --set data.test=...)
+                        self._evaluate_test()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     # ------------------------------------------------------------ setup
     def _open_data(self) -> None:
+        """Open the training and validation splits and check every split before any work.
+
+        Raises
+        ------
+        DataError
+            A split is missing or unreadable, does not match the training set's
+            features and classes, or the split that picks the best epoch
+            (validation, else training) has no labelled frame.
+        """
         d = self.config.data
-        self.train_data = _open(d.train, d.group, d.in_memory, "train")
-        self.validation_data = (
-            _open(d.validation, d.group, d.in_memory, "validation") if d.validation else None
-        )
-        names = list(self.train_data.class_names)
-        if self.validation_data is not None:
-            check_dataset_matches(
-                self.validation_data,
-                input_size=self.train_data.input_size,
-                class_names=names,
-                what=f"the training set ({d.train})",
+        self.close()
+        try:
+            self.train_data = _open(d.train, d.group, d.in_memory, "train")
+            self.validation_data = (
+                _open(d.validation, d.group, d.in_memory, "validation") if d.validation else None
             )
-        if d.test:
-            if not Path(d.test).exists():
-                raise DataError(f"data.test = {d.test}: no such file")
+            names = list(self.train_data.class_names)
+            what = f"the training set ({d.train})"
+            if self.validation_data is not None:
+                check_dataset_matches(
+                    self.validation_data,
+                    input_size=self.train_data.input_size,
+                    class_names=names,
+                    what=what,
+                )
+            # the split that scores every epoch and picks the best one
+            selecting = (
+                self.validation_data if self.validation_data is not None else self.train_data
+            )
+            if int(np.asarray(selecting.class_counts()).sum()) == 0:
+                role = "validation" if self.validation_data is not None else "train"
+                raise DataError(
+                    f"data.{role} = {getattr(d, role)}: no labelled frame (every target is "
+                    "-1), so no epoch can be scored and no best model chosen"
+                )
+            if d.test:
+                with _open(d.test, d.group, False, "test") as test:
+                    check_dataset_matches(
+                        test, input_size=self.train_data.input_size, class_names=names, what=what
+                    )
+        except BaseException:
+            self.close()
+            raise
 
     def _check_run_dir(self) -> bool:
         """Refuse an unusable run directory before any work; True if it must be cleaned."""
@@ -642,8 +662,8 @@ class Trainer:
         """On resume: metrics log and best model exactly as of the checkpoint."""
         assert self.run_dir is not None and self.state is not None
         save_config(self.config, self.run_dir / CONFIG_NAME)
-        lines = "".join(json.dumps(_json_clean(r)) + "\n" for r in self.state.history)
-        _write_text_atomic(self.run_dir / METRICS_NAME, lines)
+        lines = "".join(json.dumps(json_clean(r)) + "\n" for r in self.state.history)
+        write_text_atomic(self.run_dir / METRICS_NAME, lines)
         if self.state.best_parameters is not None:
             self._save_best()
         else:
@@ -710,7 +730,7 @@ class Trainer:
                 idx = st.order[offsets[b] : offsets[b + 1]]
                 x, y, lengths = self._train.batch(idx)
                 loss, _ = net.loss_and_grad(x, y, lengths, reduction=reduction)
-                n_lab = int(np.count_nonzero(y >= 0))
+                n_lab = int(net.last_n_scored)
                 if not math.isfinite(loss):
                     i = int(idx[0])
                     raise TrainingDiverged(
@@ -806,7 +826,7 @@ class Trainer:
             st.n_no_change += 1
         record["best"] = improved
         record["best_epoch"] = st.best_epoch
-        st.history.append(_json_clean(record))
+        st.history.append(json_clean(record))
         st.epoch = epoch
         st.order = None
         st.order_offsets = None
@@ -832,9 +852,10 @@ class Trainer:
             " (best)" if improved else "",
         )
         if self.run_dir is not None:
+            # checkpoint first: a best.h5 never describes an epoch the checkpoint lacks
+            self._save_checkpoint()
             if improved:
                 self._save_best()
-            self._save_checkpoint()
             with open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(st.history[-1]) + "\n")
         for cb in self.callbacks:
@@ -843,7 +864,7 @@ class Trainer:
     # ------------------------------------------------------------ saving
     def _save_checkpoint(self) -> None:
         st = self.state
-        st.rng_state = _json_clean(self._rng.bit_generator.state)
+        st.rng_state = json_clean(self._rng.bit_generator.state)
         opt = self.optimizer.state_dict()
         st.optimizer = {k: v for k, v in opt.items() if k != "velocity"}
         save_training_state(self.run_dir / CHECKPOINT_NAME, st)
@@ -871,8 +892,12 @@ class Trainer:
             self.net.flat_parameters[...] = st.best_parameters
 
     def _finish(self) -> None:
-        """After the last epoch: test evaluation, best weights into ``net``."""
+        """After the last epoch: best weights into ``net``, test evaluation."""
         self._restore_best()
+        self._evaluate_test()
+
+    def _evaluate_test(self) -> None:
+        """Score ``net`` on ``data.test`` (if set) into ``test_result_`` and ``test.json``."""
         cfg = self.config
         if cfg.data.test:
             with _open(cfg.data.test, cfg.data.group, cfg.data.in_memory, "test") as test:
@@ -889,8 +914,8 @@ class Trainer:
                     "epoch": self.state.best_epoch,
                     **self.test_result_.to_dict(),
                 }
-                _write_text_atomic(
-                    self.run_dir / TEST_NAME, json.dumps(_json_clean(out), indent=1) + "\n"
+                write_text_atomic(
+                    self.run_dir / TEST_NAME, json.dumps(json_clean(out), indent=1) + "\n"
                 )
 
 

@@ -267,3 +267,25 @@ def test_atomic_output_cleans_up_on_error(tmp_path):
     with atomic_output(target) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_json_clean_makes_strict_json():
+    import json
+
+    value = {
+        1: (np.float32(np.nan), np.int64(3), [float("inf"), np.array([1.5, np.nan])]),
+        "ok": {"x": np.bool_(True), "s": "t", "n": None},
+    }
+    out = ckpt.json_clean(value)
+    assert out == {"1": [None, 3, [None, [1.5, None]]], "ok": {"x": True, "s": "t", "n": None}}
+    json.dumps(out, allow_nan=False)
+
+
+def test_write_text_atomic_syncs_the_directory(tmp_path, monkeypatch):
+    synced = []
+    real = ckpt._fsync_dir
+    monkeypatch.setattr(ckpt, "_fsync_dir", lambda d: (synced.append(d), real(d)))
+    path = ckpt.write_text_atomic(tmp_path / "a.txt", "héllo\n")
+    assert path.read_text(encoding="utf-8") == "héllo\n"
+    assert synced == [tmp_path]
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]

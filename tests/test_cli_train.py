@@ -291,3 +291,90 @@ def test_demo_quick(tmp_path):
     )
     assert refused.returncode == 2 and "not a previous demo" in refused.stderr
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_predict_never_overwrites_the_models_run(trained, capsys, tmp_path):
+    import shutil
+
+    run = tmp_path / "r1"
+    shutil.copytree(trained["run"], run)
+    test = str(trained["test"])
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert {"best.h5", "checkpoint.h5", "metrics.jsonl", "config.toml", "test.json"} <= set(before)
+    for model in (run, run / "checkpoint.h5", run / "best.h5"):
+        for name in before:
+            rc, _, err = run_cli(capsys, "predict", str(model), test, str(run / name))
+            assert_one_line_error(rc, err, "OUT", name, "choose another output file")
+    rc, _, err = run_cli(capsys, "predict", str(run), test, str(run / "best.h5"), "--overwrite")
+    assert_one_line_error(rc, err, "best.h5")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_predict_replaces_only_predictions_unless_overwrite(trained, capsys, tmp_path):
+    run, test = str(trained["run"]), str(trained["test"])
+    notes = tmp_path / "notes.h5"
+    notes.write_text("someone's notes")
+    rc, _, err = run_cli(capsys, "predict", run, test, str(notes))
+    assert_one_line_error(rc, err, "notes.h5", "not a seqprop predictions file", "--overwrite")
+    assert notes.read_text() == "someone's notes"
+    other = tmp_path / "other.h5"
+    write_dataset(other, [np.zeros((3, 4), np.float32)], [np.zeros(3, np.int32)], class_names=["a"])
+    rc, _, err = run_cli(capsys, "predict", run, test, str(other))
+    assert_one_line_error(rc, err, "other.h5", "--overwrite")
+    # a predictions file is replaced; --overwrite replaces anything else
+    pred = tmp_path / "p.h5"
+    assert run_cli(capsys, "predict", run, test, str(pred))[0] == 0
+    assert run_cli(capsys, "predict", run, test, str(pred))[0] == 0
+    assert run_cli(capsys, "predict", run, test, str(notes), "--overwrite")[0] == 0
+    with h5py.File(notes, "r") as f:
+        assert f.attrs["format"] == "seqprop.predictions"
+
+
+def test_evaluate_and_predict_check_the_dataset_once(trained, capsys, tmp_path, monkeypatch):
+    import seqprop.evaluation as evaluation
+
+    calls = []
+    real = evaluation.check_dataset_matches
+
+    def counting(*args, **kwargs):
+        calls.append(args[0].path)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "check_dataset_matches", counting)
+    run, test = str(trained["run"]), str(trained["test"])
+    assert run_cli(capsys, "evaluate", run, test)[0] == 0
+    assert len(calls) == 1
+    assert run_cli(capsys, "predict", run, test, str(tmp_path / "p.h5"))[0] == 0
+    assert len(calls) == 2
+
+
+def test_evaluate_closes_a_mismatched_dataset(trained, capsys, tmp_path, monkeypatch):
+    import seqprop.data as data
+
+    opened = []
+    real = data.open_dataset
+
+    def recording(*args, **kwargs):
+        ds = real(*args, **kwargs)
+        opened.append(ds)
+        return ds
+
+    monkeypatch.setattr(data, "open_dataset", recording)
+    wide = make_toy(tmp_path / "wide", input_size=6)["test"]
+    for args in (("evaluate",), ("predict",)):
+        extra = [str(tmp_path / "p.h5")] if args[0] == "predict" else []
+        rc, _, err = run_cli(capsys, *args, str(trained["run"]), str(wide), *extra)
+        assert_one_line_error(rc, err, "6 features per frame")
+    assert len(opened) == 2 and all(ds.closed for ds in opened)
+
+
+def test_evaluate_json_is_strict_json(trained, capsys, tmp_path):
+    # a test set with a class that never occurs: its accuracy is NaN -> null
+    xs = [np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)]
+    data = write_dataset(
+        tmp_path / "one.h5", xs, [np.zeros(6, np.int32)], class_names=["a", "b", "c"]
+    )
+    rc, out, _ = run_cli(capsys, "evaluate", str(trained["run"]), str(data), "--json")
+    assert rc == 0
+    result = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert result["class_accuracy"][1] is None

@@ -160,3 +160,15 @@ def test_validate_catches_bad_values_set_in_python():
     cfg.train.seed = "zero"
     with pytest.raises(ConfigError, match="train.seed must be an integer"):
         cfg.validate()
+
+
+def test_save_config_is_atomic_with_directory_sync(tmp_path, monkeypatch):
+    import seqprop.checkpoint as ckpt
+
+    synced = []
+    real = ckpt._fsync_dir
+    monkeypatch.setattr(ckpt, "_fsync_dir", lambda d: (synced.append(d), real(d)))
+    cfg = config_from_dict({"data": {"train": "t.h5"}})
+    path = save_config(cfg, tmp_path / "config.toml")
+    assert load_config(path) == cfg
+    assert synced == [tmp_path]  # the rename itself is made durable

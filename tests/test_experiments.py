@@ -530,3 +530,70 @@ def test_report_refuses_an_empty_or_corrupt_directory(tmp_path):
     (tmp_path / "x" / RESULT_NAME).write_text('{"a": 1}')
     with pytest.raises(SeqpropError, match="not a seqprop experiment result"):
         collect_results(tmp_path)
+
+
+# ------------------------------------------------------------------ review fixes
+ONE_FILE_GRID = """
+name = "one"
+seeds = [0]
+[[experiment]]
+name = "x"
+config = "net.toml"
+"""
+ONE_FILE_NET = """
+[model]
+kind = "lstm"
+hidden_size = 3
+[data]
+train = "corpus.h5"
+validation = "corpus.h5"
+test = "corpus.h5"
+[train]
+learning_rate = 0.01
+max_epochs = 1
+progress = false
+"""
+
+
+def test_rerun_of_a_finished_one_file_run_scores_its_test_group(tmp_path, monkeypatch):
+    """A finished run re-evaluated from its checkpoint (result.json lost) finds the
+    test group of a one-file dataset as the trainer does (no data.group)."""
+    from seqprop.data import write_dataset
+
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for name, n in (("train", 5), ("validation", 3), ("test", 2)):
+        xs = [rng.normal(size=(6, 4)).astype(np.float32) for _ in range(n)]
+        ys = [rng.integers(0, 3, 6) for _ in range(n)]
+        write_dataset(tmp_path / "corpus.h5", xs, ys, class_names=CLASSES, group=name)
+    grid = load_grid(_write_grid(tmp_path, ONE_FILE_GRID, ONE_FILE_NET))
+    point = grid.points()[0]
+    first = run_point(point, tmp_path / "out")
+    assert first["status"] == "done", first.get("error")
+    (tmp_path / "out" / point.name / RESULT_NAME).unlink()
+    (tmp_path / "out" / point.name / "test.json").unlink()
+    again = run_point(point, tmp_path / "out")
+    assert again["status"] == "done", again.get("error")
+    assert again["result"]["resumed"] is True
+    assert again["result"]["splits"]["test"] == first["result"]["splits"]["test"]
+    assert again["result"]["splits"]["test"]["n_sequences"] == 2
+
+
+def test_run_point_closes_the_trainer_when_evaluation_fails(tmp_path, monkeypatch):
+    import seqprop.evaluation
+    from seqprop.training import Trainer
+
+    monkeypatch.chdir(tmp_path)
+    _tiny_data(tmp_path)
+    point = load_grid(_write_grid(tmp_path, TINY_GRID)).points(["lstm-d0-s0"])[0]
+    closed = []
+    real_close = Trainer.close
+    monkeypatch.setattr(Trainer, "close", lambda self: (closed.append(self), real_close(self)))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("evaluation exploded")
+
+    monkeypatch.setattr(seqprop.evaluation, "evaluate", broken)
+    outcome = run_point(point, tmp_path / "out")
+    assert outcome["status"] == "failed" and "evaluation exploded" in outcome["error"]
+    assert closed, "the trainer's datasets were left open"

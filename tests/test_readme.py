@@ -28,3 +28,17 @@ def test_ci_runs_the_readme_test_command():
     pip_part, pytest_part = test_cmd.split("&& pip install", 1)[1].split("&&", 1)
     assert ("pip install" + pip_part).strip() in ci
     assert pytest_part.strip() in ci
+
+
+def test_feature_list_names_every_command():
+    import argparse
+
+    from seqprop.cli import build_parser
+
+    text = README.read_text()
+    item = re.search(r"the\s+`seqprop` command \((.*?)\)", text, flags=re.S)
+    assert item, "README's feature list does not describe the seqprop command"
+    listed = set(re.findall(r"`(\w+)`", item.group(1)))
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) <= listed, set(sub.choices) - listed

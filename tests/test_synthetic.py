@@ -194,3 +194,29 @@ def test_cli(tmp_path, capsys):
     assert rc == 2 and "already exists" in err and err.count("\n") == 1
     rc = main(["prepare", "synthetic", str(tmp_path / "x"), "--n-speakers", "1", "2"])
     assert rc == 2 and "one or three" in capsys.readouterr().err
+
+
+def test_split_writer_leaves_no_directory_behind(tmp_path):
+    from seqprop.corpora import SplitWriter
+
+    x, y = [np.zeros((3, 2), np.float32)], [np.zeros(3, np.int32)]
+    out = tmp_path / "new" / "corpus"
+    writer = SplitWriter(out, ["train", "test"])
+    assert not (tmp_path / "new").exists()  # nothing created before any work
+    with pytest.raises(RuntimeError), writer:
+        writer.write("train", x, y, class_names=["a"])
+        assert out.is_dir()
+        raise RuntimeError("interrupted")
+    assert not (tmp_path / "new").exists()
+    # an existing directory is kept (empty), a committed one keeps its files
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(RuntimeError), SplitWriter(existing, ["train"]) as w:
+        w.write("train", x, y, class_names=["a"])
+        raise RuntimeError
+    assert existing.is_dir() and not any(existing.iterdir())
+    with SplitWriter(out, ["train"]) as w:
+        w.write("train", x, y, class_names=["a"])
+        files = w.commit()
+    assert files == {"train": out / "train.h5"} and files["train"].is_file()
+    assert [p.name for p in out.iterdir()] == ["train.h5"]

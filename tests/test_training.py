@@ -587,3 +587,113 @@ def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path):
     assert "stopped: max_epochs" in done.stdout
     assert_same_run(ref, run)
     assert not [p for p in run.iterdir() if ".tmp-" in p.name]
+
+
+# ---------------------------------------------------------------- review fixes
+def test_bad_test_set_is_refused_before_training(toy, tmp_path):
+    wide = make_toy(tmp_path / "wide", input_size=6)["test"]
+    run = tmp_path / "run"
+    cfg = toy_config(toy, data={"test": str(wide), "in_memory": False})
+    trainer = Trainer(cfg, run_dir=run)
+    with pytest.raises(DataError, match="6 features per frame"):
+        trainer.fit()
+    assert trainer.state is None  # not a single update
+    assert not run.exists()
+    assert trainer.train_data.closed and trainer.validation_data.closed
+
+
+def test_resume_of_finished_run_evaluates_a_newly_set_test_set(toy, tmp_path):
+    run = tmp_path / "run"
+    Trainer(toy_config(toy, train={"max_epochs": 1}), run_dir=run).fit()
+    assert not (run / training.TEST_NAME).exists()
+    with Trainer.resume(run, overrides=[f"data.test={toy['test']}"]) as trainer:
+        trainer.fit()
+    assert trainer.n_epochs_ == 1  # no more training
+    assert trainer.test_result_ is not None and trainer.test_result_.n_sequences == 5
+    saved = json.loads((run / training.TEST_NAME).read_text())
+    assert saved["frame_accuracy"] == pytest.approx(trainer.test_result_.frame_accuracy)
+    # once test.json exists, resuming again leaves it alone
+    mtime = (run / training.TEST_NAME).stat().st_mtime_ns
+    with Trainer.resume(run) as again:
+        again.fit()
+    assert again.test_result_ is None
+    assert (run / training.TEST_NAME).stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("role", ["validation", "train"])
+def test_split_without_labelled_frames_is_refused(toy, tmp_path, role):
+    xs, ys = toy_sequences(4, 7)
+    bad = write_dataset(
+        tmp_path / "unlabelled.h5", xs, [np.full_like(y, -1) for y in ys], class_names=CLASSES
+    )
+    cfg = toy_config(toy, data={"in_memory": False})
+    if role == "train":
+        cfg["data"] = {"train": str(bad), "in_memory": False}
+    else:
+        cfg["data"]["validation"] = str(bad)
+    trainer = Trainer(cfg, run_dir=tmp_path / "run")
+    with pytest.raises(DataError, match=rf"data\.{role} = .*unlabelled\.h5: no labelled frame"):
+        trainer.fit()
+    assert not (tmp_path / "run").exists()
+    assert trainer.train_data.closed
+
+
+def test_failed_setup_closes_the_datasets(toy, tmp_path):
+    other = make_toy(tmp_path / "other", classes=4)["validation"]
+    trainer = Trainer(toy_config(toy, data={"validation": str(other), "in_memory": False}))
+    with pytest.raises(DataError, match="4 classes"):
+        trainer.fit()
+    assert trainer.train_data.closed and trainer.validation_data.closed
+
+
+def test_failed_training_closes_the_datasets(toy):
+    class Poison(Callback):
+        def on_train_begin(self, trainer):
+            real = trainer.net.loss_and_grad
+
+            def nan_loss(*a, **k):
+                _, g = real(*a, **k)
+                return float("nan"), g
+
+            trainer.net.loss_and_grad = nan_loss
+
+    trainer = Trainer(toy_config(toy, data={"in_memory": False}), callbacks=[Poison()])
+    with pytest.raises(TrainingDiverged):
+        trainer.fit()
+    assert trainer.train_data.closed and trainer.validation_data.closed
+
+
+def test_train_frames_come_from_the_network_count(toy):
+    """The trainer uses ``net.last_n_scored`` rather than counting labels again."""
+
+    class Spy(Callback):
+        def on_train_begin(self, trainer):
+            net = trainer.net
+            inner = net.loss_and_grad
+
+            def loss_and_grad(*args, **kwargs):
+                out = inner(*args, **kwargs)
+                net.last_n_scored = net.last_n_correct = 5
+                return out
+
+            net.loss_and_grad = loss_and_grad
+
+    trainer = Trainer(toy_config(toy, train={"max_epochs": 1}), callbacks=[Spy()]).fit()
+    record = trainer.history[0]
+    assert record["train_frames"] == 5 * record["updates"]
+    assert record["train_frame_error"] == 0.0
+
+
+def test_checkpoint_is_written_before_best_model(toy, tmp_path, monkeypatch):
+    calls = []
+    save_state, save_best = training.save_training_state, training.save_model
+    monkeypatch.setattr(
+        training,
+        "save_training_state",
+        lambda *a, **k: (calls.append("checkpoint"), save_state(*a, **k))[1],
+    )
+    monkeypatch.setattr(
+        training, "save_model", lambda *a, **k: (calls.append("best"), save_best(*a, **k))[1]
+    )
+    Trainer(toy_config(toy, train={"max_epochs": 1}), run_dir=tmp_path / "run").fit()
+    assert calls == ["checkpoint", "best"]

@@ -134,6 +134,7 @@ def _plot(results: list[dict[str, Any]], path: Path) -> str:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from seqprop.checkpoint import json_clean, write_text_atomic
     from seqprop.corpora.synthetic import generate_corpus
     from seqprop.training import Callback, Trainer
 
@@ -183,7 +184,8 @@ def run_demo(args: argparse.Namespace) -> int:
             flush=True,
         )
         t0 = time.perf_counter()
-        trainer = Trainer(config, run_dir=run_dir, callbacks=[_Epochs(name)]).fit()
+        with Trainer(config, run_dir=run_dir, callbacks=[_Epochs(name)]) as trainer:
+            trainer.fit()
         seconds = time.perf_counter() - t0
         test = trainer.test_result_
         results.append(
@@ -237,7 +239,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "seconds": time.perf_counter() - total0,
         "nets": [{k: v for k, v in r.items() if k != "history"} for r in results],
     }
-    (out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_text_atomic(out / "results.json", json.dumps(json_clean(summary), indent=1) + "\n")
     print(f"results: {out / 'results.json'}; total {summary['seconds']:.0f}s")
     sys.stdout.flush()
     return 0

@@ -90,6 +90,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--group", "-g", help="the split's group, when DATA holds several")
     p.add_argument("--weights", choices=("best", "last"), default="best")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (speed only)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing OUT that is not a predictions file",
+    )
     p.set_defaults(func=run_predict)
 
 
@@ -173,6 +178,8 @@ def run_train(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         raise
+    finally:
+        trainer.close()
     st = trainer.state
     if st.finished and not printer.started:
         print(f"the run in {trainer.run_dir} has already finished; nothing to do")
@@ -196,24 +203,22 @@ def run_train(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ evaluate / predict
 def _load(args: argparse.Namespace):
+    """The model, its preprocessor and the (open) dataset; the caller closes the dataset.
+
+    The dataset is checked against the model by ``evaluate`` / ``write_predictions``.
+    """
     from seqprop.checkpoint import load_model
     from seqprop.data import open_dataset
     from seqprop.errors import DataError
-    from seqprop.evaluation import Preprocessor, check_dataset_matches
+    from seqprop.evaluation import Preprocessor
 
     if args.batch_size < 1:
         raise DataError(f"--batch-size must be >= 1, got {args.batch_size}")
     net, meta = load_model(args.model, which=args.weights)
     if not Path(args.data).exists():
         raise DataError(f"{args.data}: no such file")
-    dataset = open_dataset(args.data, group=args.group, in_memory=False)
-    check_dataset_matches(
-        dataset,
-        input_size=net.input_size,
-        class_names=meta.class_names,
-        what=f"the model ({meta.path})",
-    )
     pre = Preprocessor(net.dtype, meta.mean, meta.std, meta.delay)
+    dataset = open_dataset(args.data, group=args.group, in_memory=False)
     return net, meta, dataset, pre
 
 
@@ -258,33 +263,61 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "group": dataset.group,
             **result.to_dict(),
         }
-        json.dump(_clean(out), sys.stdout)
+        from seqprop.checkpoint import json_clean
+
+        json.dump(json_clean(out), sys.stdout)
         sys.stdout.write("\n")
     else:
         print(format_evaluation(result, meta, dataset))
     return 0
 
 
-def _clean(value: Any) -> Any:
-    import math
+def _same_file(a: Path, b: Path) -> bool:
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
 
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clean(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+
+def _is_predictions_file(path: Path) -> bool:
+    import h5py
+
+    try:
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == "seqprop.predictions"
+    except OSError:
+        return False
+
+
+def _check_predict_output(args: argparse.Namespace) -> Path:
+    """Refuse an OUT that is an input, a file of the model's run directory, or (without
+    ``--overwrite``) an existing file that is not a predictions file."""
+    from seqprop.checkpoint import find_model_file
+    from seqprop.errors import DataError
+    from seqprop.training import RUN_FILES
+
+    out = Path(args.out)
+    model_file = find_model_file(args.model)
+    inputs = [Path(args.data), Path(args.model), model_file]
+    run_files = [model_file.parent / name for name in RUN_FILES]
+    for what, paths in (("an input", inputs), (f"a file of {model_file.parent}", run_files)):
+        if any(_same_file(out, p) for p in paths):
+            raise DataError(f"OUT {out} is also {what}; choose another output file")
+    if out.exists() and not out.is_dir() and not args.overwrite and not _is_predictions_file(out):
+        raise DataError(
+            f"OUT {out} exists and is not a seqprop predictions file; use --overwrite to replace it"
+        )
+    return out
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from seqprop.errors import DataError
     from seqprop.evaluation import write_predictions
 
-    out = Path(args.out)
-    for other in (args.data, args.model):
-        if out.exists() and Path(other).exists() and out.resolve() == Path(other).resolve():
-            raise DataError(f"OUT {out} is also an input; choose another output file")
+    out = _check_predict_output(args)
     net, meta, dataset, pre = _load(args)
     with dataset:
         write_predictions(

@@ -31,7 +31,9 @@ class SplitWriter:
     Parameters
     ----------
     out_dir : path
-        Created if missing; must not be a file.
+        Created (with its parents) when the first split is written; must not
+        be a file. A directory this writer created and left empty (nothing
+        committed) is removed again on leaving the ``with`` block.
     splits : iterable of str
         Split names; the files are ``out_dir/<split>.h5``.
     overwrite : bool
@@ -53,7 +55,8 @@ class SplitWriter:
             for path in self.targets.values():
                 if path.exists():
                     raise DataError(f"{path} already exists (use --overwrite to replace it)")
-        out.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out
+        self._created: list[Path] = []
         self._partial: dict[str, Path] = {}
         self.written: dict[str, Path] = {}
         self._total = total
@@ -79,6 +82,11 @@ class SplitWriter:
         """Write ``split`` to its temporary file (arguments of :func:`seqprop.data.write_dataset`)."""
         from seqprop.data import write_dataset
 
+        if not self.out_dir.is_dir():
+            missing = [self.out_dir, *self.out_dir.parents]
+            missing = [p for p in missing if not p.exists()]
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._created = missing  # deepest first
         tmp = self.targets[split].with_name(f".{split}.h5.partial-{os.getpid()}")
         self._partial[split] = tmp
         write_dataset(tmp, inputs, targets, overwrite=True, **kwargs)
@@ -99,6 +107,11 @@ class SplitWriter:
         for split, tmp in self._partial.items():
             if split not in self.written and tmp.exists():
                 tmp.unlink()
+        for directory in self._created:  # deepest first; only the still empty ones
+            try:
+                directory.rmdir()
+            except OSError:
+                break
 
 
 def __getattr__(name: str):
