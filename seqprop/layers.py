@@ -71,19 +71,24 @@ def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
 
 
 SPLIT_MIN_FRAMES = 2048
-"""A one-direction layer splits its frame-wide products in two from this many frames."""
+"""Frame-wide products over this many frames are split in two (see :func:`frame_matmul`)."""
+SPLIT_MIN_MACS = 32_000_000
+"""... and so are products of at least this many multiply-adds (the MLP's, online)."""
 
 
 def frame_matmul(a, b, out=None, *, split=True, frames=None):
-    """``a @ b`` for a product over all frames, split in two from SPLIT_MIN_FRAMES frames.
+    """``a @ b`` for a product over all frames, split in two halves when it is large.
 
-    ``frames`` is the number of frames the product covers (default: ``a``'s
-    rows). Returns ``out`` (allocated when None).
+    Large: at least :data:`SPLIT_MIN_FRAMES` frames or :data:`SPLIT_MIN_MACS`
+    multiply-adds; below that, handing half to another core costs more than
+    it saves. ``frames`` is the number of frames the product covers (default:
+    ``a``'s rows). Returns ``out`` (allocated when None).
     """
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
     n = a.shape[0] if frames is None else frames
-    _matmul(a, b, out, split and n >= SPLIT_MIN_FRAMES)
+    macs = a.shape[0] * a.shape[1] * b.shape[1]
+    _matmul(a, b, out, split and (n >= SPLIT_MIN_FRAMES or macs >= SPLIT_MIN_MACS))
     return out
 
 
