@@ -27,9 +27,11 @@ from typing import Any
 import numpy as np
 
 from seqprop.errors import DataError
+from seqprop.heads import StepResult
 
 __all__ = [
     "EvaluationResult",
+    "FrameConfusion",
     "Preprocessor",
     "check_dataset_matches",
     "delay_sequence",
@@ -161,8 +163,8 @@ def score(
     sequences: Any,
     *,
     batch_size: int = 16,
-) -> tuple[float, int, int]:
-    """Summed cross-entropy, labelled frames and correctly classified frames.
+) -> StepResult:
+    """The summed loss and the head's metric counts over a whole split.
 
     Parameters
     ----------
@@ -173,18 +175,21 @@ def score(
 
     Returns
     -------
-    loss_sum : float
-    n_frames : int
-    n_correct : int
+    StepResult
+        ``loss_sum`` (= ``loss``) and ``n_scored`` over all sequences, and
+        the sums of the head's counts (``net.head.metrics`` turns them into
+        metrics).
     """
-    total, frames, correct = 0.0, 0, 0
+    total, n_scored = 0.0, 0
+    counts = dict.fromkeys(net.head.count_names, 0)
     for idx in _eval_batches(sequences.lengths, batch_size):
         x, y, lengths = sequences.batch(idx)
-        t, n, c = net.score(x, y, lengths)
-        total += t
-        frames += n
-        correct += c
-    return total, frames, correct
+        r = net.score(x, y, lengths)
+        total += r.loss_sum
+        n_scored += r.n_scored
+        for k, v in r.counts.items():
+            counts[k] += v
+    return StepResult(total, total, n_scored, counts)
 
 
 def iter_posteriors(
@@ -326,53 +331,79 @@ def evaluate(
         The dataset's feature size or classes do not match the model.
     """
     check_dataset_matches(dataset, input_size=net.input_size, class_names=class_names)
-    k = net.num_classes
-    confusion = np.zeros((k, k), dtype=np.int64)
-    loss = 0.0
-    tiny = np.finfo(np.float64).tiny
-    for _, proba, y in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
+    evaluator = net.head.evaluator(list(class_names))
+    for _, outputs, targets in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
+        evaluator.add(outputs, targets)
+    return evaluator.result(n_sequences=len(dataset))
+
+
+class FrameConfusion:
+    """Accumulates framewise classification scores into an :class:`EvaluationResult`.
+
+    The softmax head's evaluator: :meth:`add` takes one sequence's class
+    probabilities (T, K) and targets (T,) (-1 = unlabelled).
+    """
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        self.class_names = list(class_names)
+        k = len(self.class_names)
+        self.confusion = np.zeros((k, k), dtype=np.int64)
+        self.loss = 0.0
+
+    def add(self, proba: np.ndarray, y: np.ndarray) -> None:
+        k = len(self.class_names)
         mask = y >= 0
         if not mask.any():
-            continue
+            return
         t = y[mask].astype(np.int64)
         p = proba[mask]
         pred = p.argmax(axis=1)
-        confusion += np.bincount(t * k + pred, minlength=k * k).reshape(k, k)
-        loss -= float(np.log(np.maximum(p[np.arange(t.size), t].astype(np.float64), tiny)).sum())
-    n = int(confusion.sum())
-    class_frames = confusion.sum(axis=1)
-    correct = np.diag(confusion)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        class_acc = np.where(class_frames > 0, correct / np.maximum(class_frames, 1), np.nan)
-    folded = None
+        self.confusion += np.bincount(t * k + pred, minlength=k * k).reshape(k, k)
+        tiny = np.finfo(np.float64).tiny
+        self.loss -= float(
+            np.log(np.maximum(p[np.arange(t.size), t].astype(np.float64), tiny)).sum()
+        )
+
+    def result(self, n_sequences: int) -> EvaluationResult:
+        confusion = self.confusion
+        n = int(confusion.sum())
+        class_frames = confusion.sum(axis=1)
+        correct = np.diag(confusion)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            class_acc = np.where(class_frames > 0, correct / np.maximum(class_frames, 1), np.nan)
+        return EvaluationResult(
+            n_sequences=n_sequences,
+            n_frames=n,
+            loss=self.loss / n if n else float("nan"),
+            frame_accuracy=float(correct.sum() / n) if n else float("nan"),
+            class_names=self.class_names,
+            class_frames=class_frames,
+            class_accuracy=class_acc,
+            confusion=confusion,
+            majority_accuracy=float(class_frames.max() / n) if n else float("nan"),
+            folded=_folded_accuracy(confusion, self.class_names),
+        )
+
+
+def _folded_accuracy(confusion: np.ndarray, class_names: Sequence[str]) -> dict[str, Any] | None:
+    """For TIMIT's 61 phones: frame accuracy after folding targets and predictions to 39."""
     fold = timit_folding(class_names)
-    if fold is not None and n:
-        lut, names = fold
-        # fold the confusion matrix: rows (targets) and columns (predictions)
-        t_idx, p_idx = np.nonzero(confusion)
-        counts = confusion[t_idx, p_idx]
-        ft, fp = lut[t_idx], lut[p_idx]
-        keep = ft >= 0
-        total = int(counts[keep].sum())
-        # a prediction of q (no folded class) counts as wrong
-        ok = int(counts[keep & (ft == fp)].sum())
-        folded = {
-            "classes": len(names),
-            "n_frames": total,
-            "frame_accuracy": ok / total if total else float("nan"),
-        }
-    return EvaluationResult(
-        n_sequences=len(dataset),
-        n_frames=n,
-        loss=loss / n if n else float("nan"),
-        frame_accuracy=float(correct.sum() / n) if n else float("nan"),
-        class_names=list(class_names),
-        class_frames=class_frames,
-        class_accuracy=class_acc,
-        confusion=confusion,
-        majority_accuracy=float(class_frames.max() / n) if n else float("nan"),
-        folded=folded,
-    )
+    if fold is None or not confusion.sum():
+        return None
+    lut, names = fold
+    # fold the confusion matrix: rows (targets) and columns (predictions)
+    t_idx, p_idx = np.nonzero(confusion)
+    counts = confusion[t_idx, p_idx]
+    ft, fp = lut[t_idx], lut[p_idx]
+    keep = ft >= 0
+    total = int(counts[keep].sum())
+    # a prediction of q (no folded class) counts as wrong
+    ok = int(counts[keep & (ft == fp)].sum())
+    return {
+        "classes": len(names),
+        "n_frames": total,
+        "frame_accuracy": ok / total if total else float("nan"),
+    }
 
 
 def write_predictions(

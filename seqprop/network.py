@@ -1,6 +1,6 @@
-"""Networks: a stack of layers, a softmax output layer and ONE flat parameter vector.
+"""Networks: a stack of hidden layers, one output head and ONE flat parameter vector.
 
-DESIGN.md section 3 is the contract: parameter names and shapes follow
+``docs/HEADS.md`` gives the contract: parameter names and shapes follow
 PyTorch (``hidden.0.fwd.W_ih`` (4H, I), ``output.W`` (K, D), ...), gate order
 (i, f, g, o); :meth:`Network.parameters` returns views into
 :attr:`Network.flat_parameters`, so writing through either changes both.
@@ -19,8 +19,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from seqprop._parallel import blas_single_thread
+from seqprop.heads import Head, StepResult, get_head
+from seqprop.heads.base import REDUCTIONS
 from seqprop.kernels.activations import SQUASH_CODES
-from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
 from seqprop.layers import (
     ACTIVATIONS,
     GRADIENT_MODES,
@@ -30,17 +31,15 @@ from seqprop.layers import (
     Dense,
     Layer,
     TimeWindow,
-    frame_matmul,
 )
 
 KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
 DTYPES = ("float32", "float64")
-REDUCTIONS = ("sum", "mean")
 INIT_RANGE = 0.1  # weights uniform in [-0.1, 0.1] (paper, section 5)
 
 
 class Network:
-    """A framewise sequence classifier: hidden layers, then a softmax output layer.
+    """A sequence model: hidden layers, then one output head.
 
     Use :func:`make_network` to build the paper's networks.
 
@@ -49,31 +48,32 @@ class Network:
     hidden : list of (name, Layer)
         Hidden layers, bottom to top. Layers without parameters (a time
         window) may share a name prefix with nothing.
-    num_classes : int
-        K, the number of softmax outputs.
+    head : Head
+        The output head (:mod:`seqprop.heads`); its parameters are named
+        ``output.*``.
     dtype : {"float32", "float64"}
         Arithmetic precision of parameters, activations and gradients.
     spec : dict, optional
         The :func:`make_network` arguments that rebuild this network.
     """
 
-    def __init__(self, hidden, num_classes, *, dtype="float64", spec=None):
+    def __init__(self, hidden, head: Head, *, dtype="float64", spec=None):
         if dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
         self.dtype = np.dtype(dtype)
         self.hidden: list[tuple[str, Layer]] = list(hidden)
         self.input_size = self.hidden[0][1].input_size
         top = self.hidden[-1][1].output_size
-        self.num_classes = int(num_classes)
-        self.output = Dense(top, self.num_classes, activation="identity")
+        if head.input_size != top:
+            raise ValueError(f"the head reads {head.input_size} values, the top layer gives {top}")
+        self.head = head
+        self.num_classes = head.num_classes
         self.spec = dict(spec) if spec is not None else None
-        self.last_n_scored = 0
-        self.last_n_correct = 0
 
         layout: list[tuple[str, tuple[int, ...]]] = []
         for name, layer in self.hidden:
             layout += [(f"{name}.{k}", s) for k, s in layer.param_shapes().items()]
-        layout += [(f"output.{k}", s) for k, s in self.output.param_shapes().items()]
+        layout += [(f"output.{k}", s) for k, s in head.param_shapes().items()]
         sizes = [int(np.prod(s)) for _, s in layout]
         self.num_parameters = int(sum(sizes))
         self._flat = np.zeros(self.num_parameters, dtype=self.dtype)
@@ -135,7 +135,7 @@ class Network:
     def __repr__(self) -> str:
         kind = self.spec["kind"] if self.spec else "custom"
         return (
-            f"Network(kind={kind!r}, input_size={self.input_size}, "
+            f"Network(kind={kind!r}, head={self.head.name!r}, input_size={self.input_size}, "
             f"num_classes={self.num_classes}, num_parameters={self.num_parameters}, "
             f"dtype={self.dtype.name!r})"
         )
@@ -145,7 +145,8 @@ class Network:
         """Check arguments and return (x, lengths, targets) ready for the kernels.
 
         ``x`` is copied in the network's dtype with zeros past each length;
-        targets are flattened to (T*B,) int64 with -1 past each length.
+        targets are checked and prepared by the head (nothing scored past
+        each length).
         """
         x = np.asarray(x)
         if x.ndim != 3:
@@ -179,27 +180,12 @@ class Network:
             t, b = np.argwhere(~np.isfinite(xc).all(axis=2))[0]
             raise ValueError(f"x has a NaN or infinite value at frame {t} of sequence {b}")
 
-        targets = None
-        if y is not None:
-            y = np.asarray(y)
-            if y.shape != (T, B):
-                raise ValueError(f"y must have shape (T, B) = {(T, B)}, got {y.shape}")
-            if not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(f"y must be integers (class index, -1 = no target), got {y.dtype}")
-            targets = np.where(valid, y, -1).astype(np.int64)
-            bad = (targets < -1) | (targets >= self.num_classes)
-            if bad.any():
-                t, b = np.argwhere(bad)[0]
-                raise ValueError(
-                    f"y[{t}, {b}] = {int(y[t, b])} is not a class index in "
-                    f"[0, {self.num_classes}) or -1"
-                )
-            targets = targets.reshape(T * B)
+        targets = None if y is None else self.head.prepare_targets(y, valid)
         return xc, lengths, targets
 
     # ------------------------------------------------------------------ passes
-    def _forward(self, x, lengths):
-        """Logits (T*B, K), the top hidden layer flattened (T*B, D) and the layer caches.
+    def _hidden_forward(self, x, lengths):
+        """The top hidden layer (T, B, D) and the layer caches.
 
         Callers hold :func:`seqprop._parallel.blas_single_thread`.
         """
@@ -208,26 +194,51 @@ class Network:
         for (_, layer), p in zip(self.hidden, self._layer_p, strict=True):
             h, cache = layer.forward(p, h, lengths)
             caches.append(cache)
-        T, B, D = h.shape
-        hf = h.reshape(T * B, D)
-        logits = frame_matmul(hf, self._out_p["W"].T)
-        logits += self._out_p["b"]
-        return logits, hf, caches
+        return h, caches
+
+    def _hidden_backward(self, caches, dh) -> None:
+        for i in range(len(self.hidden) - 1, -1, -1):
+            layer = self.hidden[i][1]
+            dh = layer.backward(
+                self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > self._lowest
+            )
+
+    def step(self, x, y, lengths, *, reduction="sum") -> StepResult:
+        """Loss, gradient and the head's metric counts for one batch.
+
+        The gradient goes to :attr:`flat_gradient` (and the views of
+        :meth:`loss_and_grad`'s dict); the returned :class:`StepResult`
+        holds the loss (reduced as asked), the summed loss, the number of
+        scored units and the counts the head's metric needs, so a trainer
+        gets its training error without a second forward pass.
+        """
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        x, lengths, targets = self._prepare(x, lengths, y)
+        with blas_single_thread():
+            h, caches = self._hidden_forward(x, lengths)
+            result, dh = self.head.loss_and_grad(
+                self._out_p, self._out_g, h, lengths, targets, reduction
+            )
+            self._hidden_backward(caches, dh)
+        return result
 
     def loss_and_grad(self, x, y, lengths, *, reduction="sum"):
-        """Cross-entropy loss and its gradient with respect to every parameter.
+        """The loss and its gradient with respect to every parameter.
 
         Parameters
         ----------
         x : ndarray, shape (T, B, I)
             Input frames; values past a sequence's length are ignored.
-        y : ndarray of int, shape (T, B)
-            Target class per frame, -1 where a frame has no target.
+        y : targets of the head
+            For the softmax head (T, B) int, the class per frame, -1 where a
+            frame has no target (``docs/HEADS.md`` lists every head's).
         lengths : ndarray of int, shape (B,)
             Frames in each sequence, at most T.
         reduction : {"sum", "mean"}
-            ``"sum"`` (the paper's convention): cross-entropy summed over all
-            labelled frames of all sequences; ``"mean"``: divided by their number.
+            ``"sum"`` (the paper's convention): the loss summed over all
+            scored frames (or sequences) of the batch; ``"mean"``: divided by
+            their number.
 
         Returns
         -------
@@ -235,78 +246,41 @@ class Network:
         grads : dict[str, ndarray]
             Same names and shapes as :meth:`parameters`: views into
             :attr:`flat_gradient`, overwritten by the next call.
-
-        Notes
-        -----
-        The call also sets ``last_n_scored`` (labelled frames) and
-        ``last_n_correct`` (of those, frames whose most probable class is the
-        target, before the update), so a trainer gets its training frame error
-        without a second forward pass.
         """
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        x, lengths, targets = self._prepare(x, lengths, y)
-        with blas_single_thread():
-            loss = self._loss_and_grad(x, lengths, targets, reduction)
-        return loss, dict(self._grads)
-
-    def _loss_and_grad(self, x, lengths, targets, reduction):
-        T, B, _ = x.shape
-        logits, hf, caches = self._forward(x, lengths)
-        probs = np.empty_like(logits)
-        dlogits = np.empty_like(logits)
-        loss, n, n_correct = softmax_xent(logits, targets, probs, dlogits)
-        self.last_n_scored = int(n)
-        self.last_n_correct = int(n_correct)
-        if reduction == "mean":
-            scale = 1.0 / n if n else 0.0
-            loss *= scale
-            dlogits *= scale
-        frame_matmul(dlogits.T, hf, self._out_g["W"], frames=T * B)
-        np.sum(dlogits, axis=0, out=self._out_g["b"])
-        dh = frame_matmul(dlogits, self._out_p["W"]).reshape(T, B, -1)
-        for i in range(len(self.hidden) - 1, -1, -1):
-            layer = self.hidden[i][1]
-            dh = layer.backward(
-                self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > self._lowest
-            )
-        return float(loss)
+        result = self.step(x, y, lengths, reduction=reduction)
+        return result.loss, dict(self._grads)
 
     def loss(self, x, y, lengths, *, reduction="sum") -> float:
         """The loss of :meth:`loss_and_grad` without the gradient."""
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-        total, n, _ = self.score(x, y, lengths)
+        result = self.score(x, y, lengths)
         if reduction == "mean":
-            return total / n if n else 0.0
-        return total
+            return result.loss_sum / result.n_scored if result.n_scored else 0.0
+        return result.loss_sum
 
-    def score(self, x, y, lengths) -> tuple[float, int, int]:
-        """Summed cross-entropy, number of labelled frames and of correctly classified ones."""
+    def score(self, x, y, lengths) -> StepResult:
+        """Summed loss and the head's metric counts for one batch, without gradients."""
         x, lengths, targets = self._prepare(x, lengths, y)
         with blas_single_thread():
-            logits, _, _ = self._forward(x, lengths)
-            total, n, correct = xent_counts(logits, targets)
-        return float(total), int(n), int(correct)
+            h, _ = self._hidden_forward(x, lengths)
+            return self.head.score(self._out_p, h, lengths, targets)
 
     def predict_proba(self, x, lengths) -> np.ndarray:
-        """Class probabilities per frame, shape (T, B, K); zero past each length."""
+        """The head's outputs: for the softmax head class probabilities (T, B, K), zero past
+        each length."""
         x, lengths, _ = self._prepare(x, lengths)
-        T, B, _ = x.shape
         with blas_single_thread():
-            logits, _, _ = self._forward(x, lengths)
-            probs = np.empty_like(logits)
-            softmax(logits, probs)
-        probs = probs.reshape(T, B, self.num_classes)
-        probs[np.arange(T)[:, None] >= lengths[None, :]] = 0.0
-        return probs
+            h, _ = self._hidden_forward(x, lengths)
+            return self.head.predict_proba(self._out_p, h, lengths)
 
-    def predict(self, x, lengths) -> np.ndarray:
-        """Most probable class per frame, shape (T, B); -1 past each length."""
-        probs = self.predict_proba(x, lengths)
-        labels = probs.argmax(axis=2)
-        labels[np.arange(probs.shape[0])[:, None] >= np.asarray(lengths)[None, :]] = -1
-        return labels
+    def predict(self, x, lengths):
+        """The head's decisions: for the softmax head the most probable class per frame
+        (T, B), -1 past each length."""
+        x, lengths, _ = self._prepare(x, lengths)
+        with blas_single_thread():
+            h, _ = self._hidden_forward(x, lengths)
+            return self.head.predict(self._out_p, h, lengths)
 
 
 def _local(d: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
@@ -333,6 +307,8 @@ def make_network(
     squash="tanh",
     activation="tanh",
     num_layers=1,
+    head="softmax",
+    **head_options,
 ) -> Network:
     """Build one of the paper's networks (Graves & Schmidhuber 2005, section 4).
 
@@ -365,6 +341,11 @@ def make_network(
         MLP hidden unit nonlinearity.
     num_layers : int
         Hidden layers stacked (1 in the paper).
+    head : str
+        The output head (:mod:`seqprop.heads`, ``docs/HEADS.md``): ``"softmax"``
+        (default), the paper's framewise classifier.
+    **head_options
+        Options of the head (none for ``"softmax"``).
 
     Returns
     -------
@@ -430,6 +411,15 @@ def make_network(
         activation=activation,
         num_layers=num_layers,
     )
-    net = Network(hidden, num_classes, dtype=dtype, spec=spec)
+    head_cls = get_head(head)
+    unknown = sorted(set(head_options) - set(head_cls.option_names))
+    if unknown:
+        raise ValueError(
+            f"head {head!r} has no option {unknown[0]!r} (its options: "
+            f"{', '.join(head_cls.option_names) or 'none'})"
+        )
+    out = head_cls(size, num_classes, **head_options)
+    spec.update(head=head, **out.options())
+    net = Network(hidden, out, dtype=dtype, spec=spec)
     net.init_parameters(random_state)
     return net

@@ -245,6 +245,28 @@ def _rng_from_state(state: Mapping[str, Any]) -> np.random.Generator:
     return np.random.Generator(bg)
 
 
+def _split_record(
+    prefix: str, head: Any, loss_sum: float | None, counts: Mapping[str, float] | None
+) -> dict[str, Any]:
+    """An epoch's metrics of one split: loss per scored unit, summed loss, the head's metrics.
+
+    ``counts`` None (no such split): every value None, the scored count 0.
+    """
+    scored = head.count_names[0]
+    if counts is None:
+        metrics = {k: None for k in head.metrics({scored: 0})}
+        metrics[scored] = 0
+        return {f"{prefix}_loss": None, f"{prefix}_loss_sum": None} | {
+            f"{prefix}_{k}": v for k, v in metrics.items()
+        }
+    n = counts[scored]
+    return {
+        f"{prefix}_loss": loss_sum / n if n else float("nan"),
+        f"{prefix}_loss_sum": loss_sum,
+        **{f"{prefix}_{k}": v for k, v in head.metrics(counts).items()},
+    }
+
+
 # --------------------------------------------------------------------- trainer
 class Trainer:
     """Train a network as configured; keep the best-on-validation weights.
@@ -411,7 +433,7 @@ class Trainer:
     def validation_scores_(self) -> list[float]:
         out = []
         for r in self.history:
-            e = r.get("validation_frame_error")
+            e = r.get(f"validation_{self.net.head.selection}") if self.net else None
             out.append(float("nan") if e is None else 1.0 - e)
         return out
 
@@ -690,8 +712,7 @@ class Trainer:
         st.position = 0
         st.epoch_sums = {
             "loss_sum": 0.0,
-            "frames": 0,
-            "errors": 0,
+            **dict.fromkeys(self.net.head.count_names, 0),
             "sequences": 0,
             "seconds": 0.0,
         }
@@ -711,6 +732,7 @@ class Trainer:
         sums = st.epoch_sums
         net, opt = self.net, self.optimizer
         reduction = t.reduction
+        scored = net.head.count_names[0]
         bar = tqdm(
             total=n_batches,
             initial=st.position,
@@ -729,20 +751,19 @@ class Trainer:
             for b in range(st.position, n_batches):
                 idx = st.order[offsets[b] : offsets[b + 1]]
                 x, y, lengths = self._train.batch(idx)
-                loss, _ = net.loss_and_grad(x, y, lengths, reduction=reduction)
-                n_lab = int(net.last_n_scored)
+                result = net.step(x, y, lengths, reduction=reduction)
+                loss = result.loss
                 if not math.isfinite(loss):
                     i = int(idx[0])
                     raise TrainingDiverged(
                         f"training diverged: loss is {loss} at epoch {epoch}, update {b + 1} "
                         f"(sequence {i}, tag {self._train.tags[i]!r}); lower train.learning_rate"
                     )
-                correct = self.net.last_n_correct
                 in_update = True  # weights change before position does
                 opt.step(net.flat_gradient)
-                sums["loss_sum"] += loss * n_lab if reduction == "mean" else loss
-                sums["frames"] += n_lab
-                sums["errors"] += n_lab - correct
+                sums["loss_sum"] += result.loss_sum
+                for k, v in result.counts.items():
+                    sums[k] += v
                 sums["sequences"] += len(idx)
                 sums["seconds"] = seconds0 + (time.perf_counter() - start)
                 st.position = b + 1
@@ -754,9 +775,10 @@ class Trainer:
                     now = time.perf_counter()
                     if now - last_post > 0.5:
                         last_post = now
-                        fps = sums["frames"] / max(sums["seconds"], 1e-9)
+                        n_scored = sums[scored]
+                        fps = n_scored / max(sums["seconds"], 1e-9)
                         bar.set_postfix(
-                            loss=f"{sums['loss_sum'] / max(sums['frames'], 1):.4f}",
+                            loss=f"{sums['loss_sum'] / max(n_scored, 1):.4f}",
                             fps=f"{fps:.0f}",
                             refresh=False,
                         )
@@ -788,29 +810,22 @@ class Trainer:
         t = self.config.train
         sums = st.epoch_sums
         epoch = st.epoch + 1
-        frames = int(sums["frames"])
+        head = self.net.head
+        counts = {k: sums[k] for k in head.count_names}
         record: dict[str, Any] = {
             "epoch": epoch,
-            "train_loss": sums["loss_sum"] / frames if frames else float("nan"),
-            "train_loss_sum": float(sums["loss_sum"]),
-            "train_frame_error": sums["errors"] / frames if frames else float("nan"),
-            "train_frames": frames,
+            **_split_record("train", head, float(sums["loss_sum"]), counts),
             "train_sequences": int(sums["sequences"]),
         }
         v0 = time.perf_counter()
         if self._valid is not None:
-            loss_sum, n, correct = score(self.net, self._valid, batch_size=t.eval_batch_size)
-            record["validation_loss"] = loss_sum / n if n else float("nan")
-            record["validation_loss_sum"] = loss_sum
-            record["validation_frame_error"] = (n - correct) / n if n else float("nan")
-            record["validation_frames"] = n
-            current = record["validation_frame_error"]
+            r = score(self.net, self._valid, batch_size=t.eval_batch_size)
+            record.update(_split_record("validation", head, r.loss_sum, r.counts))
+            current = record[f"validation_{head.selection}"]
         else:
-            record["validation_loss"] = None
-            record["validation_loss_sum"] = None
-            record["validation_frame_error"] = None
-            record["validation_frames"] = 0
-            current = record["train_frame_error"]
+            record.update(_split_record("validation", head, None, None))
+            current = record[f"train_{head.selection}"]
+        frames = int(counts[head.count_names[0]])
         seconds = float(sums["seconds"])
         record["seconds"] = seconds
         record["validation_seconds"] = time.perf_counter() - v0
@@ -841,14 +856,16 @@ class Trainer:
         elif epoch >= t.max_epochs:
             st.finished = True
             st.stop_reason = f"max_epochs ({t.max_epochs}) reached"
+        sel = head.selection
+        valid_error = record[f"validation_{sel}"]
         logger.info(
-            "epoch %d: train loss %.4f, train error %.4f, validation error %s%s",
+            "epoch %d: train loss %.4f, train %s %.4f, validation %s %s%s",
             epoch,
             record["train_loss"],
-            record["train_frame_error"],
-            "n/a"
-            if record["validation_frame_error"] is None
-            else f"{record['validation_frame_error']:.4f}",
+            sel,
+            record[f"train_{sel}"],
+            sel,
+            "n/a" if valid_error is None else f"{valid_error:.4f}",
             " (best)" if improved else "",
         )
         if self.run_dir is not None:

@@ -374,9 +374,12 @@ def test_gradcheck_paper_init_and_float32_network():
 def test_loss_and_grad_counts_correct_frames(kind):
     net = build(kind)
     x, y, lengths = batch(T=9, lengths=(9, 5, 7))
-    _, n, correct = net.score(x, y, lengths)
-    net.loss_and_grad(x, y, lengths)
-    assert (net.last_n_scored, net.last_n_correct) == (n, correct)
+    scored = net.score(x, y, lengths)
+    n, correct = scored.n_scored, scored.n_scored - scored.counts["errors"]
+    stepped = net.step(x, y, lengths)
+    assert (stepped.n_scored, stepped.counts) == (n, scored.counts)
+    assert stepped.loss == pytest.approx(scored.loss_sum, rel=1e-12)
+    assert scored.counts["frames"] == n
     pred = net.predict(x, lengths)
     valid = np.arange(9)[:, None] < lengths[None, :]
     assert correct == int(((pred == y) & (y >= 0) & valid).sum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from seqprop.config import config_from_dict
 from seqprop.data import compute_normalisation, open_dataset, write_dataset
 from seqprop.errors import ConfigError, DataError
 from seqprop.evaluation import Preprocessor, delay_sequence, iter_posteriors
+from seqprop.heads import StepResult
 from seqprop.training import Callback, Trainer, TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[1]
@@ -279,7 +281,8 @@ def scripted_validation(monkeypatch, errors):
 
     def fake_score(net, split, *, batch_size=16):
         e = next(calls)
-        return 100.0 * e, 1000, int(round(1000 * (1 - e)))
+        errors = int(round(1000 * e))
+        return StepResult(100.0 * e, 100.0 * e, 1000, {"frames": 1000, "errors": errors})
 
     monkeypatch.setattr(training, "score", fake_score)
 
@@ -365,13 +368,12 @@ def test_divergence_is_reported_and_checkpoint_kept(toy, tmp_path):
         def on_update(self, trainer):
             self.n += 1
             if self.n == 15:  # epoch 2: the next loss is NaN
-                real = trainer.net.loss_and_grad
+                real = trainer.net.step
 
                 def nan_loss(*a, **k):
-                    _, g = real(*a, **k)
-                    return float("nan"), g
+                    return dataclasses.replace(real(*a, **k), loss=float("nan"))
 
-                trainer.net.loss_and_grad = nan_loss
+                trainer.net.step = nan_loss
 
     with pytest.raises(TrainingDiverged, match="learning_rate"):
         Trainer(toy_config(toy), run_dir=run, callbacks=[Poison()]).fit()
@@ -649,13 +651,12 @@ def test_failed_setup_closes_the_datasets(toy, tmp_path):
 def test_failed_training_closes_the_datasets(toy):
     class Poison(Callback):
         def on_train_begin(self, trainer):
-            real = trainer.net.loss_and_grad
+            real = trainer.net.step
 
             def nan_loss(*a, **k):
-                _, g = real(*a, **k)
-                return float("nan"), g
+                return dataclasses.replace(real(*a, **k), loss=float("nan"))
 
-            trainer.net.loss_and_grad = nan_loss
+            trainer.net.step = nan_loss
 
     trainer = Trainer(toy_config(toy, data={"in_memory": False}), callbacks=[Poison()])
     with pytest.raises(TrainingDiverged):
@@ -664,19 +665,18 @@ def test_failed_training_closes_the_datasets(toy):
 
 
 def test_train_frames_come_from_the_network_count(toy):
-    """The trainer uses ``net.last_n_scored`` rather than counting labels again."""
+    """The trainer takes its counts from ``net.step``'s result rather than counting again."""
 
     class Spy(Callback):
         def on_train_begin(self, trainer):
             net = trainer.net
-            inner = net.loss_and_grad
+            inner = net.step
 
-            def loss_and_grad(*args, **kwargs):
+            def step(*args, **kwargs):
                 out = inner(*args, **kwargs)
-                net.last_n_scored = net.last_n_correct = 5
-                return out
+                return dataclasses.replace(out, n_scored=5, counts={"frames": 5, "errors": 0})
 
-            net.loss_and_grad = loss_and_grad
+            net.step = step
 
     trainer = Trainer(toy_config(toy, train={"max_epochs": 1}), callbacks=[Spy()]).fit()
     record = trainer.history[0]

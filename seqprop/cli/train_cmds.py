@@ -123,11 +123,12 @@ def _epoch_printer(quiet: bool) -> Any:
         def on_epoch_end(self, trainer, r):
             if quiet:
                 return
-            v = r.get("validation_frame_error")
+            sel = trainer.net.head.selection
+            v = r.get(f"validation_{sel}")
             fps = r.get("frames_per_second") or 0.0
             print(
                 f"epoch {r['epoch']:3d}  train loss {r['train_loss']:.4f}  "
-                f"train err {r['train_frame_error']:.4f}  "
+                f"train err {r[f'train_{sel}']:.4f}  "
                 f"valid err {'   n/a' if v is None else f'{v:.4f}'}"
                 f"{'  *' if r['best'] else '   '}  {r['seconds']:.1f}s  {fps:.0f} frames/s",
                 flush=True,
@@ -187,7 +188,8 @@ def run_train(args: argparse.Namespace) -> int:
     if st.best_epoch:
         kind = "validation" if trainer.config.data.validation else "training"
         print(
-            f"best epoch {st.best_epoch}: {kind} frame error {st.best_score:.4f} "
+            f"best epoch {st.best_epoch}: {kind} {trainer.net.head.selection.replace('_', ' ')} "
+            f"{st.best_score:.4f} "
             f"(accuracy {1 - st.best_score:.4f})"
         )
     if trainer.test_result_ is not None:
