@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "make_network": "seqprop.network",
     "Network": "seqprop.network",
-    "gradcheck": "seqprop.gradcheck",
+    "gradcheck": "seqprop.gradient_check",
     "write_dataset": "seqprop.data",
     "open_dataset": "seqprop.data",
     "SequenceDataset": "seqprop.data",

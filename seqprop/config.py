@@ -105,6 +105,9 @@ class ModelConfig:
         Hidden layers stacked (paper: 1).
     dtype : {"float32", "float64"}
         Floating type of weights and computations.
+    head : str
+        The output head (``docs/HEADS.md``): ``"softmax"``, the paper's
+        framewise classifier.
     delay : int
         Target delay in frames (paper, section 5.2): the network must output
         frame ``t``'s class when it sees frame ``t + delay``. Meant for
@@ -119,7 +122,19 @@ class ModelConfig:
     activation: str = "tanh"
     num_layers: int = 1
     dtype: str = "float64"
+    head: str = "softmax"
     delay: int = 0
+
+    NOT_NETWORK = frozenset({"delay"})
+    """Fields that describe the data's preprocessing, not the network."""
+
+    def network_options(self) -> dict[str, Any]:
+        """The fields that are :func:`seqprop.network.make_network` keyword arguments."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in self.NOT_NETWORK
+        }
 
     def validate(self, prefix: str = "model") -> None:
         _choice(self.kind, KINDS, f"{prefix}.kind")
@@ -135,6 +150,9 @@ class ModelConfig:
         _choice(self.activation, ACTIVATIONS, f"{prefix}.activation")
         _at_least(self.num_layers, 1, f"{prefix}.num_layers")
         _choice(self.dtype, DTYPES, f"{prefix}.dtype")
+        from seqprop.heads import HEADS
+
+        _choice(self.head, tuple(HEADS), f"{prefix}.head")
         _at_least(self.delay, 0, f"{prefix}.delay")
 
 

@@ -609,17 +609,10 @@ class Trainer:
                 net = make_network(**state.spec)
             else:
                 net = make_network(
-                    m.kind,
-                    self.train_data.input_size,
-                    m.hidden_size,
-                    self.train_data.num_classes,
-                    window=m.window,
-                    gradient=m.gradient,
-                    dtype=m.dtype,
-                    squash=m.squash,
-                    activation=m.activation,
-                    num_layers=m.num_layers,
+                    input_size=self.train_data.input_size,
+                    num_classes=self.train_data.num_classes,
                     random_state=_new_rng(cfg.train.seed, 0),
+                    **m.network_options(),
                 )
         except ValueError as exc:
             raise ConfigError(f"[model]: {exc}") from None

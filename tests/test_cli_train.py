@@ -233,7 +233,7 @@ def test_gradcheck_command(capsys, monkeypatch):
     assert "hidden.0.W_hh" in out and "gradient check passed" in out
     assert "one-frame sequences" in out
 
-    import seqprop.gradcheck as gc
+    import seqprop.gradient_check as gc
     from seqprop.errors import GradientCheckError
 
     def failing(net, *a, raise_on_failure=True, **k):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import seqprop
 from seqprop._parallel import set_num_threads
 from seqprop.errors import GradientCheckError
-from seqprop.gradcheck import gradcheck
+from seqprop.gradient_check import gradcheck
 
 from . import reference as ref
 

@@ -119,7 +119,7 @@ def run_gradcheck(args: argparse.Namespace) -> int:
     import numpy as np
 
     from seqprop.errors import GradientCheckError
-    from seqprop.gradcheck import gradcheck
+    from seqprop.gradient_check import gradcheck
     from seqprop.network import make_network
 
     _check_args(args)

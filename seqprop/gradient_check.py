@@ -17,14 +17,10 @@ initial weights some peephole gradients are 1e-7, where an element-wise
 relative error would measure rounding noise, not the gradient. The test
 suite's element-wise comparisons use larger weights.
 
-The module itself is callable: ``seqprop.gradcheck(net, ...)`` and
-``from seqprop.gradcheck import gradcheck`` are the same function.
+The function is exported as ``seqprop.gradcheck``.
 """
 
 from __future__ import annotations
-
-import sys
-import types
 
 import numpy as np
 
@@ -122,11 +118,3 @@ def _float64_copy(net):
     other = make_network(**{**net.spec, "dtype": "float64"})
     other.flat_parameters[...] = net.flat_parameters
     return other
-
-
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return gradcheck(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
