@@ -207,7 +207,11 @@ class TrainConfig:
     ----------
     learning_rate : float
         SGD step size, applied to the loss as reduced by ``reduction``
-        (paper: 1e-5 on the sum over a sequence's frames).
+        (paper: 1e-5 on the sum over a sequence's frames). With a summed
+        loss the effective step grows with the number of scored frames per
+        update: data labelled on few frames (one per sequence, say) needs a
+        learning rate about 10x larger or more, or ``reduction = "mean"``,
+        whose step does not depend on that number.
     momentum : float
         Momentum in [0, 1) (paper: 0.9).
     batch_size : int

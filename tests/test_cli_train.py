@@ -11,6 +11,7 @@ import h5py
 import numpy as np
 import pytest
 
+import seqprop
 from seqprop.checkpoint import load_model, save_model
 from seqprop.cli import main
 from seqprop.config import config_from_dict, dumps_toml
@@ -378,3 +379,64 @@ def test_evaluate_json_is_strict_json(trained, capsys, tmp_path):
     assert rc == 0
     result = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert result["class_accuracy"][1] is None
+
+
+# ---------------------------------------------------------------- first contact
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"seqprop {seqprop.__version__}"
+
+
+def test_closed_pipe_ends_quietly(trained):
+    """``seqprop evaluate ... | head``: no "Broken pipe" error, SIGPIPE-like status."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqprop", "evaluate", str(trained["run"]), str(trained["test"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader goes away before the command writes
+    err = proc.stderr.read().decode()
+    rc = proc.wait(timeout=120)
+    assert "Broken pipe" not in err and "Traceback" not in err, err
+    assert rc == 141
+
+
+def test_predict_creates_the_output_folder(trained, capsys, tmp_path):
+    out = tmp_path / "new" / "deeper" / "pred.h5"
+    rc, _, err = run_cli(capsys, "predict", str(trained["run"]), str(trained["test"]), str(out))
+    assert rc == 0, err
+    assert out.exists()
+
+
+def test_cold_kernel_cache_is_announced(trained, capsys, tmp_path, monkeypatch):
+    import seqprop.kernels.cache as cache
+
+    cfg = write_config(
+        tmp_path / "c.toml",
+        {
+            "data": {"train": str(trained["train"])},
+            "model": {"kind": "lstm", "hidden_size": 3},
+            "train": {"max_epochs": 1},
+        },
+    )
+    monkeypatch.setattr(cache, "cache_is_cold", lambda: True)
+    rc, out, _ = run_cli(
+        capsys, "train", str(cfg), "--run-dir", str(tmp_path / "r"), "--no-progress"
+    )
+    assert rc == 0 and "compiling kernels (first run only)" in out
+    monkeypatch.setattr(cache, "cache_is_cold", lambda: False)
+    rc, out, _ = run_cli(
+        capsys, "train", str(cfg), "--run-dir", str(tmp_path / "r2"), "--no-progress"
+    )
+    assert rc == 0 and "compiling" not in out
+
+
+def test_cache_is_cold_reads_the_numba_index(tmp_path, monkeypatch):
+    from seqprop.kernels.cache import cache_is_cold
+    from seqprop.kernels.lstm import lstm_forward
+
+    assert cache_is_cold() is False  # the suite has compiled and cached every kernel
+    monkeypatch.setattr(lstm_forward._cache._cache_file, "_index_path", str(tmp_path / "x.nbi"))
+    assert cache_is_cold() is True

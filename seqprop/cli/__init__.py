@@ -6,13 +6,15 @@ functions so that ``seqprop --help`` is instant.
 
 Errors that come from bad input (:class:`seqprop.errors.SeqpropError`,
 ``OSError``) print one line on stderr and exit with status 2; ``--debug`` shows
-the traceback instead.
+the traceback instead. A closed output pipe (``seqprop evaluate ... | head``)
+ends the command quietly with status 141, as SIGPIPE ends other Unix tools.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Modules that provide subcommands, in the order they appear in --help.
@@ -34,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when a command fails"
     )
+    from seqprop import __version__
+
+    parser.add_argument("--version", action="version", version=f"seqprop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -59,12 +64,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("seqprop: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (``seqprop evaluate ... | head``): stop quietly, like
+        # other Unix tools; route the rest of stdout to nowhere so that the
+        # interpreter's final flush cannot fail again
+        _silence_stdout()
+        return 128 + 13  # as if killed by SIGPIPE
     except (SeqpropError, OSError) as exc:
         if args.debug:
             raise
         print(f"seqprop {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0 if rc is None else int(rc)
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no real file (captured in a test)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

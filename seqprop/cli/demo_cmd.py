@@ -158,6 +158,12 @@ def run_demo(args: argparse.Namespace) -> int:
         def __init__(self, name: str) -> None:
             self.name = name
 
+        def on_train_begin(self, trainer):
+            from seqprop.kernels.cache import cache_is_cold
+
+            if cache_is_cold():
+                print("  compiling kernels (first run only)...", flush=True)
+
         def on_epoch_end(self, trainer, r):
             print(
                 f"  {self.name} epoch {r['epoch']:2d}: train error {r['train_frame_error']:.3f}"

@@ -81,14 +81,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run a trained model over every sequence of DATA and write OUT (HDF5): "
             "posteriors (N_frames, K) float32, labels (N_frames,) int32 (argmax), targets, "
-            "seq_lengths and seq_tags in DATA's order, attrs class_names."
+            "seq_lengths and seq_tags in DATA's order, attrs class_names. OUT's folder is "
+            "created if needed."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="model file, checkpoint or run directory")
     p.add_argument("data", metavar="DATA", help="HDF5 dataset")
     p.add_argument("out", metavar="OUT", help="output HDF5 file (replaced atomically)")
     p.add_argument("--group", "-g", help="the split's group, when DATA holds several")
-    p.add_argument("--weights", choices=("best", "last"), default="best")
+    p.add_argument(
+        "--weights",
+        choices=("best", "last"),
+        default="best",
+        help="for a training checkpoint: best-on-validation (default) or last weights",
+    )
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (speed only)")
     p.add_argument(
         "--overwrite",
@@ -119,6 +125,10 @@ def _epoch_printer(quiet: bool) -> Any:
             )
             if st.position:
                 print(f"  continuing epoch {st.epoch + 1} at update {st.position}", flush=True)
+            from seqprop.kernels.cache import cache_is_cold
+
+            if cache_is_cold():
+                print("compiling kernels (first run only)...", flush=True)
 
         def on_epoch_end(self, trainer, r):
             if quiet:
@@ -321,6 +331,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
     out = _check_predict_output(args)
     net, meta, dataset, pre = _load(args)
+    if not out.parent.exists():
+        try:
+            out.parent.mkdir(parents=True)
+        except OSError as exc:
+            dataset.close()
+            raise OSError(f"cannot create the folder of OUT {out}: {exc.strerror}") from None
     with dataset:
         write_predictions(
             out,
