@@ -41,6 +41,7 @@ mixture.
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import math
 import os
@@ -58,7 +59,9 @@ __all__ = [
     "CHECKPOINT_NAME",
     "FORMAT",
     "FORMAT_VERSION",
+    "TMP_MARK",
     "ModelMeta",
+    "StopReason",
     "TrainingState",
     "atomic_output",
     "find_model_file",
@@ -77,7 +80,7 @@ CHECKPOINT_NAME = "checkpoint.h5"
 """Name of the training checkpoint inside a run directory."""
 BEST_NAME = "best.h5"
 """Name of the best-on-validation model inside a run directory."""
-_TMP_MARK = ".tmp-"
+TMP_MARK = ".tmp-"
 
 
 # ------------------------------------------------------------------ atomicity
@@ -103,7 +106,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     :func:`remove_stale_temporaries` clears it later).
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{_TMP_MARK}{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -149,7 +152,7 @@ def remove_stale_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
     if not directory.is_dir():
         return removed
     for p in directory.iterdir():
-        if p.name.startswith(".") and _TMP_MARK in p.name and p.is_file():
+        if p.name.startswith(".") and TMP_MARK in p.name and p.is_file():
             with contextlib.suppress(OSError):
                 p.unlink()
                 removed.append(p)
@@ -202,6 +205,23 @@ class ModelMeta:
         return int(self.spec["num_classes"])
 
 
+class StopReason(enum.StrEnum):
+    """Why a run ended (:attr:`TrainingState.stop_reason`)."""
+
+    EARLY_STOPPING = "early stopping"
+    """No new best validation score in ``train.n_iter_no_change`` epochs."""
+    MAX_EPOCHS = "max_epochs"
+    """``train.max_epochs`` epochs done."""
+
+    @classmethod
+    def from_stored(cls, text: str) -> StopReason | None:
+        """The reason a checkpoint stores ("" = none); seqprop 0.1.0 stored sentences."""
+        for reason in cls:
+            if text.startswith(reason.value):
+                return reason
+        return None
+
+
 @dataclass
 class TrainingState:
     """The complete state of a training run between two weight updates.
@@ -244,6 +264,7 @@ class TrainingState:
         Epochs since the last improvement.
     finished : bool
         The run ended (``stop_reason`` says why).
+    stop_reason : StopReason or None
     """
 
     config: dict[str, Any]
@@ -266,7 +287,7 @@ class TrainingState:
     best_epoch: int = 0
     n_no_change: int = 0
     finished: bool = False
-    stop_reason: str = ""
+    stop_reason: StopReason | None = None
 
 
 # ------------------------------------------------------------------ writing
@@ -382,7 +403,7 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
         "best_epoch": int(state.best_epoch),
         "n_no_change": int(state.n_no_change),
         "finished": bool(state.finished),
-        "stop_reason": state.stop_reason,
+        "stop_reason": "" if state.stop_reason is None else state.stop_reason.value,
     }
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         _write_common(
@@ -531,7 +552,7 @@ def _load_training_state(path: Path) -> TrainingState:
                 best_epoch=int(s["best_epoch"]),
                 n_no_change=int(s["n_no_change"]),
                 finished=bool(s["finished"]),
-                stop_reason=str(s.get("stop_reason", "")),
+                stop_reason=StopReason.from_stored(str(s.get("stop_reason", ""))),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{path}: incomplete training state ({exc})") from None

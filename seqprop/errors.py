@@ -23,3 +23,7 @@ class CheckpointError(SeqpropError, ValueError):
 
 class GradientCheckError(SeqpropError, AssertionError):
     """Analytic and finite-difference gradients disagree beyond the tolerance."""
+
+
+class RunDirectoryLocked(ConfigError):
+    """Another process is writing into the run directory."""

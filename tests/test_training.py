@@ -17,6 +17,7 @@ import pytest
 
 import seqprop
 import seqprop.training as training
+import seqprop.training.trainer as trainer_module
 from seqprop.checkpoint import load_model, load_training_state
 from seqprop.config import config_from_dict
 from seqprop.data import compute_normalisation, open_dataset, write_dataset
@@ -284,7 +285,7 @@ def scripted_validation(monkeypatch, errors):
         errors = int(round(1000 * e))
         return StepResult(100.0 * e, 100.0 * e, 1000, {"frames": 1000, "errors": errors})
 
-    monkeypatch.setattr(training, "score", fake_score)
+    monkeypatch.setattr(trainer_module, "score", fake_score)
 
 
 def test_early_stopping_picks_the_best_epoch(toy, tmp_path, monkeypatch):
@@ -454,7 +455,7 @@ def test_resume_twice_with_minibatches(reference_run, tmp_path):
 def test_crash_in_validation_and_in_checkpoint_write(reference_run, tmp_path, monkeypatch):
     cfg, ref = reference_run()
     run = tmp_path / "killed"
-    real_save = training.save_training_state
+    real_save = trainer_module.save_training_state
     calls = {"n": 0}
 
     def crashing_save(path, state):
@@ -463,20 +464,20 @@ def test_crash_in_validation_and_in_checkpoint_write(reference_run, tmp_path, mo
             raise SimulatedKill
         return real_save(path, state)
 
-    monkeypatch.setattr(training, "save_training_state", crashing_save)
+    monkeypatch.setattr(trainer_module, "save_training_state", crashing_save)
     with pytest.raises(SimulatedKill):
         Trainer(cfg, run_dir=run).fit()
-    monkeypatch.setattr(training, "save_training_state", real_save)
+    monkeypatch.setattr(trainer_module, "save_training_state", real_save)
 
-    real_score = training.score
+    real_score = trainer_module.score
 
     def crashing_score(*a, **k):
         raise SimulatedKill
 
-    monkeypatch.setattr(training, "score", crashing_score)
+    monkeypatch.setattr(trainer_module, "score", crashing_score)
     with pytest.raises(SimulatedKill):
         Trainer.resume(run).fit()
-    monkeypatch.setattr(training, "score", real_score)
+    monkeypatch.setattr(trainer_module, "score", real_score)
     Trainer.resume(run).fit()
     assert_same_run(ref, run)
 
@@ -686,14 +687,14 @@ def test_train_frames_come_from_the_network_count(toy):
 
 def test_checkpoint_is_written_before_best_model(toy, tmp_path, monkeypatch):
     calls = []
-    save_state, save_best = training.save_training_state, training.save_model
+    save_state, save_best = trainer_module.save_training_state, trainer_module.save_model
     monkeypatch.setattr(
-        training,
+        trainer_module,
         "save_training_state",
         lambda *a, **k: (calls.append("checkpoint"), save_state(*a, **k))[1],
     )
     monkeypatch.setattr(
-        training, "save_model", lambda *a, **k: (calls.append("best"), save_best(*a, **k))[1]
+        trainer_module, "save_model", lambda *a, **k: (calls.append("best"), save_best(*a, **k))[1]
     )
     Trainer(toy_config(toy, train={"max_epochs": 1}), run_dir=tmp_path / "run").fit()
     assert calls == ["checkpoint", "best"]

@@ -194,7 +194,7 @@ def run_train(args: argparse.Namespace) -> int:
     st = trainer.state
     if st.finished and not printer.started:
         print(f"the run in {trainer.run_dir} has already finished; nothing to do")
-    print(f"stopped: {st.stop_reason}")
+    print(f"stopped: {trainer.stop_message_}")
     if st.best_epoch:
         kind = "validation" if trainer.config.data.validation else "training"
         print(
@@ -310,12 +310,12 @@ def _check_predict_output(args: argparse.Namespace) -> Path:
     ``--overwrite``) an existing file that is not a predictions file."""
     from seqprop.checkpoint import find_model_file
     from seqprop.errors import DataError
-    from seqprop.training import RUN_FILES
+    from seqprop.training.rundir import LOCK_NAME, RUN_FILES
 
     out = Path(args.out)
     model_file = find_model_file(args.model)
     inputs = [Path(args.data), Path(args.model), model_file]
-    run_files = [model_file.parent / name for name in RUN_FILES]
+    run_files = [model_file.parent / name for name in (*RUN_FILES, LOCK_NAME)]
     for what, paths in (("an input", inputs), (f"a file of {model_file.parent}", run_files)):
         if any(_same_file(out, p) for p in paths):
             raise DataError(f"OUT {out} is also {what}; choose another output file")

@@ -2,38 +2,28 @@
 
 Graves & Schmidhuber (2005), section 5: weights uniform in [-0.1, 0.1],
 online gradient descent (one update per sequence) with learning rate 1e-5 on
-the cross-entropy summed over the sequence's frames and momentum 0.9, the
-training sequences shuffled every epoch, early stopping on a validation set
-and the best-on-validation weights kept. Mini-batches of variable-length
-sequences are an option (``train.batch_size``).
+the loss summed over the sequence's frames and momentum 0.9, the training
+sequences shuffled every epoch, early stopping on a validation set and the
+best-on-validation weights kept. Mini-batches of variable-length sequences
+are an option (``train.batch_size``).
 
-A run directory holds:
+The :class:`Trainer` composes parts, each in its own module: the run
+directory and its lock (:mod:`~seqprop.training.rundir`), the training state
+and checkpoints (:mod:`seqprop.checkpoint`), early stopping
+(:mod:`~seqprop.training.stopping`), and the checkpointer, metrics log and
+progress bar as callbacks (:mod:`~seqprop.training.callbacks`). What a run
+directory holds is described in :mod:`~seqprop.training.rundir`.
 
-``config.toml``
-    The resolved configuration (absolute paths).
-``metrics.jsonl``
-    One JSON object per finished epoch (see :meth:`Trainer.history`).
-``checkpoint.h5``
-    The latest training state (see :mod:`seqprop.checkpoint`), written at the
-    end of every epoch and, within an epoch, every ``train.checkpoint_every``
-    updates and every ``train.checkpoint_seconds`` seconds. When the run has
-    ended its ``parameters`` are the last weights.
-``best.h5``
-    The best-on-validation model (what ``seqprop evaluate RUN_DIR`` uses).
-``test.json``
-    Scores of the best model on ``data.test``, when one is configured.
-
-Resuming (:meth:`Trainer.resume`) restores weights, momentum, the shuffling
-generator, the epoch's order and the position within it, so a run that is
-killed at any moment and resumed ends with exactly the same weights as one
-that never stopped (given ``train.threads = 1``, or any setting whose
+Resuming (:meth:`Trainer.resume`) restores weights, optimiser state, the
+shuffling generator, the epoch's order and the position within it, so a run
+that is killed at any moment and resumed ends with exactly the same weights
+as one that never stopped (given ``train.threads = 1``, or any setting whose
 arithmetic is deterministic).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -45,54 +35,38 @@ from typing import Any
 import numpy as np
 
 from seqprop.checkpoint import (
-    BEST_NAME,
-    CHECKPOINT_NAME,
     TrainingState,
     json_clean,
     load_training_state,
-    remove_stale_temporaries,
     save_model,
     save_training_state,
-    write_text_atomic,
 )
 from seqprop.config import (
     RunConfig,
     apply_overrides,
     config_from_dict,
     config_to_dict,
+    dumps_toml,
     load_config,
     loads_toml,
     resolve_paths,
-    save_config,
 )
 from seqprop.errors import ConfigError, DataError, SeqpropError
 from seqprop.evaluation import (
     EvaluationResult,
     Preprocessor,
     check_dataset_matches,
-    delay_sequence,
     evaluate,
     score,
 )
 from seqprop.optim import SGD
+from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
+from seqprop.training.rundir import RunDirectory
+from seqprop.training.stopping import EarlyStopping, StopReason, describe_stop
 
-__all__ = [
-    "CONFIG_NAME",
-    "METRICS_NAME",
-    "Callback",
-    "Trainer",
-    "TrainingDiverged",
-    "delay_sequence",
-    "train",
-]
+__all__ = ["RESUMABLE_KEYS", "Trainer", "TrainingDiverged", "train"]
 
 logger = logging.getLogger(__name__)
-
-CONFIG_NAME = "config.toml"
-METRICS_NAME = "metrics.jsonl"
-TEST_NAME = "test.json"
-RUN_FILES = (CONFIG_NAME, METRICS_NAME, CHECKPOINT_NAME, BEST_NAME, TEST_NAME)
-"""Files seqprop writes into a run directory (``--overwrite`` removes exactly these)."""
 
 # resume may change these keys of a run's configuration (they do not change the result
 # of any epoch already started, except max_epochs / n_iter_no_change, which only decide
@@ -116,25 +90,6 @@ class TrainingDiverged(SeqpropError):
     """The loss became NaN or infinite (learning rate too high?)."""
 
 
-class Callback:
-    """Hooks called by :class:`Trainer`; subclass and override what you need."""
-
-    def on_train_begin(self, trainer: Trainer) -> None:
-        """Before the first update (also when resuming)."""
-
-    def on_epoch_begin(self, trainer: Trainer, epoch: int) -> None:
-        """When epoch ``epoch`` (1-based) starts or resumes."""
-
-    def on_update(self, trainer: Trainer) -> None:
-        """After every weight update (``trainer.state.position`` batches done)."""
-
-    def on_epoch_end(self, trainer: Trainer, record: dict[str, Any]) -> None:
-        """After an epoch's validation and checkpoint; ``record`` is its metrics."""
-
-    def on_train_end(self, trainer: Trainer) -> None:
-        """When training has stopped (not called when an exception escapes)."""
-
-
 # --------------------------------------------------------------------- data
 class _Split:
     """A dataset's sequences as the network sees them (normalised, delayed).
@@ -143,8 +98,6 @@ class _Split:
     ----------
     lengths : (N,) int64
         Frames per sequence after the delay (T_i + d).
-    n_frames : int
-        Labelled frames.
     """
 
     def __init__(self, dataset: Any, pre: Preprocessor, cache: bool) -> None:
@@ -267,6 +220,37 @@ def _split_record(
     }
 
 
+def _resume_config(run: RunDirectory, overrides: list[str]) -> RunConfig:
+    """The configuration of the run in ``run``, with the (resumable) ``overrides`` applied."""
+    if run.checkpoint.exists():
+        state = load_training_state(run.checkpoint)
+        try:
+            base = config_from_dict(state.config)
+        except ConfigError as exc:
+            raise ConfigError(f"{run.checkpoint}: stored configuration is invalid: {exc}") from None
+    elif run.config.exists():
+        try:
+            base = loads_toml(run.config.read_text(encoding="utf-8"))
+        except ConfigError as exc:
+            raise ConfigError(f"{run.config}: {exc}") from None
+    else:
+        raise ConfigError(
+            f"--resume {run.path}: not a seqprop run directory (no {run.checkpoint.name} "
+            f"or {run.config.name})"
+        )
+    if overrides:
+        changed = apply_overrides(config_to_dict(base), overrides)
+        for text in overrides:
+            key = text.split("=", 1)[0].strip()
+            if key not in RESUMABLE_KEYS:
+                raise ConfigError(
+                    f"--set {key}: cannot be changed when resuming (would change the "
+                    f"run's results); resumable keys: {', '.join(sorted(RESUMABLE_KEYS))}"
+                )
+        base = config_from_dict(changed)
+    return base.replace(run_dir=str(run.path))
+
+
 # --------------------------------------------------------------------- trainer
 class Trainer:
     """Train a network as configured; keep the best-on-validation weights.
@@ -294,25 +278,26 @@ class Trainer:
     run_dir : Path or None
     net : Network
         After :meth:`fit`, holds the best-on-validation weights.
-    optimizer : SGD
+    optimizer : Optimizer
     state : TrainingState
         Epoch, position, history, best score ... (what a checkpoint stores).
     history : list of dict
-        One metrics record per epoch: ``epoch``, ``train_loss`` (per labelled
-        frame), ``train_loss_sum``, ``train_frame_error``, ``train_frames``,
-        ``validation_loss``, ``validation_loss_sum``,
-        ``validation_frame_error``, ``validation_frames``, ``best``,
-        ``seconds`` (training), ``validation_seconds``, ``frames_per_second``,
-        ``updates``.
+        One metrics record per epoch: ``epoch``, ``train_loss`` (per scored
+        unit), ``train_loss_sum``, the head's training metrics
+        (``train_frame_error``, ``train_frames`` for the softmax head),
+        ``train_sequences``, the same for ``validation_*``, ``seconds``
+        (training), ``validation_seconds``, ``frames_per_second``,
+        ``updates``, ``best``, ``best_epoch``.
     loss_curve_ : list of float
-        Training loss per labelled frame, one per epoch.
+        Training loss per scored unit, one per epoch.
     validation_scores_ : list of float
-        Validation frame accuracy, one per epoch (NaN without validation set).
+        1 - the validation selection metric (frame accuracy for the softmax
+        head), one per epoch (NaN without validation set).
     best_epoch_, best_score_ : int, float
-        Epoch of the kept weights and their validation frame error.
+        Epoch of the kept weights and their selection metric.
     n_epochs_ : int
         Epochs trained.
-    stop_reason_ : str
+    stop_reason_ : StopReason or None
     test_result_ : EvaluationResult or None
         Best model on ``data.test``.
     """
@@ -332,25 +317,34 @@ class Trainer:
         if progress is not None:
             cfg.train.progress = bool(progress)
         self.config: RunConfig = cfg
-        self.run_dir: Path | None = Path(cfg.run_dir) if cfg.run_dir else None
+        self.run: RunDirectory | None = RunDirectory(cfg.run_dir) if cfg.run_dir else None
         self.overwrite = overwrite
         self.callbacks: list[Callback] = list(callbacks)
-        self._resume_state: TrainingState | None = None
         self._resuming = False
+        self._parts: list[Callback] = []
         self.state: TrainingState | None = None
         self.net: Any = None
-        self.optimizer: SGD | None = None
+        self.optimizer: Any = None
+        self.preprocessor: Preprocessor | None = None
         self.test_result_: EvaluationResult | None = None
         self.train_data: Any = None
         self.validation_data: Any = None
         self._rng: np.random.Generator | None = None
-        self._last_checkpoint_time = 0.0
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.run is None else self.run.path
 
     def close(self) -> None:
-        """Close the datasets the trainer opened; its results stay readable."""
+        """Close the datasets the trainer opened and unlock its run directory.
+
+        Its results stay readable.
+        """
         for ds in (self.train_data, self.validation_data):
             if ds is not None:
                 ds.close()
+        if self.run is not None:
+            self.run.release()
 
     def __enter__(self) -> Trainer:
         return self
@@ -382,42 +376,12 @@ class Trainer:
         CheckpointError
             The checkpoint is unreadable.
         """
-        run_dir = Path(run_dir).absolute()
-        if not run_dir.is_dir():
-            raise ConfigError(f"--resume {run_dir}: no such run directory")
-        ckpt = run_dir / CHECKPOINT_NAME
-        state = None
-        if ckpt.exists():
-            state = load_training_state(ckpt)
-            try:
-                base = config_from_dict(state.config)
-            except ConfigError as exc:
-                raise ConfigError(f"{ckpt}: stored configuration is invalid: {exc}") from None
-        elif (run_dir / CONFIG_NAME).exists():
-            try:
-                base = loads_toml((run_dir / CONFIG_NAME).read_text(encoding="utf-8"))
-            except ConfigError as exc:
-                raise ConfigError(f"{run_dir / CONFIG_NAME}: {exc}") from None
-        else:
-            raise ConfigError(
-                f"--resume {run_dir}: not a seqprop run directory (no {CHECKPOINT_NAME} "
-                f"or {CONFIG_NAME})"
-            )
-        overrides = list(overrides)
-        if overrides:
-            changed = apply_overrides(config_to_dict(base), overrides)
-            for text in overrides:
-                key = text.split("=", 1)[0].strip()
-                if key not in RESUMABLE_KEYS:
-                    raise ConfigError(
-                        f"--set {key}: cannot be changed when resuming (would change the "
-                        f"run's results); resumable keys: {', '.join(sorted(RESUMABLE_KEYS))}"
-                    )
-            base = config_from_dict(changed)
-        base = base.replace(run_dir=str(run_dir))
+        run = RunDirectory(Path(run_dir).absolute())
+        if not run.path.is_dir():
+            raise ConfigError(f"--resume {run.path}: no such run directory")
+        base = _resume_config(run, list(overrides))
         trainer = cls(base, callbacks=callbacks, progress=progress)
         trainer._resuming = True
-        trainer._resume_state = state
         return trainer
 
     # ------------------------------------------------------------ public API
@@ -430,12 +394,15 @@ class Trainer:
         return [r["train_loss"] for r in self.history]
 
     @property
+    def selection_key(self) -> str:
+        """The record key early stopping minimises (``validation_frame_error`` ...)."""
+        role = "validation" if self.config.data.validation else "train"
+        return f"{role}_{self.net.head.selection}"
+
+    @property
     def validation_scores_(self) -> list[float]:
-        out = []
-        for r in self.history:
-            e = r.get(f"validation_{self.net.head.selection}") if self.net else None
-            out.append(float("nan") if e is None else 1.0 - e)
-        return out
+        key = f"validation_{self.net.head.selection}" if self.net is not None else ""
+        return [float("nan") if r.get(key) is None else 1.0 - r[key] for r in self.history]
 
     @property
     def best_epoch_(self) -> int:
@@ -450,11 +417,20 @@ class Trainer:
         return 0 if self.state is None else self.state.epoch
 
     @property
-    def stop_reason_(self) -> str:
-        return "" if self.state is None else self.state.stop_reason
+    def stop_reason_(self) -> StopReason | None:
+        return None if self.state is None else self.state.stop_reason
+
+    @property
+    def stop_message_(self) -> str:
+        """Why the run ended, in words ("" while it has not)."""
+        if self.state is None:
+            return ""
+        return describe_stop(self.state, self.config.train.max_epochs)
 
     def fit(self) -> Trainer:
         """Train until early stopping or ``max_epochs``; returns ``self``.
+
+        The run directory is locked from the start of the call to its end.
 
         Raises
         ------
@@ -462,7 +438,8 @@ class Trainer:
             A dataset is missing, invalid or inconsistent with the others (or
             with the checkpoint when resuming).
         ConfigError
-            The run directory is not empty (without ``overwrite``).
+            The run directory is not empty (without ``overwrite``) or another
+            process trains in it (:class:`~seqprop.errors.RunDirectoryLocked`).
         TrainingDiverged
             The loss became NaN or infinite.
         """
@@ -471,25 +448,28 @@ class Trainer:
             with _thread_limit(cfg.train.threads):
                 self._setup()
                 if not self.state.finished:
-                    for cb in self.callbacks:
-                        cb.on_train_begin(self)
+                    self._fire("on_train_begin")
                     while not self.state.finished:
                         self._run_epoch()
                     self._finish()
-                    for cb in self.callbacks:
-                        cb.on_train_end(self)
+                    self._fire("on_train_end")
                 else:
                     self._restore_best()
-                    if cfg.data.test and (
-                        self.run_dir is None or not (self.run_dir / TEST_NAME).exists()
-                    ):
+                    if cfg.data.test and (self.run is None or not self.run.test.exists()):
                         # finished, but the test evaluation never happened (or was
                         # reconfigured with --set data.test=...)
                         self._evaluate_test()
         except BaseException:
             self.close()
             raise
+        if self.run is not None:
+            self.run.release()
         return self
+
+    def _fire(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` on the trainer's own parts, then on the user's callbacks."""
+        for cb in (*self._parts, *self.callbacks):
+            getattr(cb, hook)(self, *args)
 
     # ------------------------------------------------------------ setup
     def _open_data(self) -> None:
@@ -509,181 +489,167 @@ class Trainer:
             self.validation_data = (
                 _open(d.validation, d.group, d.in_memory, "validation") if d.validation else None
             )
-            names = list(self.train_data.class_names)
-            what = f"the training set ({d.train})"
-            if self.validation_data is not None:
-                check_dataset_matches(
-                    self.validation_data,
-                    input_size=self.train_data.input_size,
-                    class_names=names,
-                    what=what,
-                )
-            # the split that scores every epoch and picks the best one
-            selecting = (
-                self.validation_data if self.validation_data is not None else self.train_data
-            )
-            if int(np.asarray(selecting.class_counts()).sum()) == 0:
-                role = "validation" if self.validation_data is not None else "train"
-                raise DataError(
-                    f"data.{role} = {getattr(d, role)}: no labelled frame (every target is "
-                    "-1), so no epoch can be scored and no best model chosen"
-                )
-            if d.test:
-                with _open(d.test, d.group, False, "test") as test:
-                    check_dataset_matches(
-                        test, input_size=self.train_data.input_size, class_names=names, what=what
-                    )
+            self._check_splits()
         except BaseException:
             self.close()
             raise
 
-    def _check_run_dir(self) -> bool:
-        """Refuse an unusable run directory before any work; True if it must be cleaned."""
-        run_dir = self.run_dir
-        if run_dir is None or self._resuming or not run_dir.exists():
-            return False
-        if not run_dir.is_dir():
-            raise ConfigError(f"run directory {run_dir} exists and is not a directory")
-        if any(run_dir.iterdir()):
-            if not self.overwrite:
-                raise ConfigError(
-                    f"run directory {run_dir} is not empty; continue the run in it with "
-                    f"--resume {run_dir}, start over with --overwrite, or choose another "
-                    "--run-dir"
+    def _check_splits(self) -> None:
+        d = self.config.data
+        names = list(self.train_data.class_names)
+        what = f"the training set ({d.train})"
+        if self.validation_data is not None:
+            check_dataset_matches(
+                self.validation_data,
+                input_size=self.train_data.input_size,
+                class_names=names,
+                what=what,
+            )
+        # the split that scores every epoch and picks the best one
+        selecting = self.validation_data if self.validation_data is not None else self.train_data
+        if int(np.asarray(selecting.class_counts()).sum()) == 0:
+            role = "validation" if self.validation_data is not None else "train"
+            raise DataError(
+                f"data.{role} = {getattr(d, role)}: no labelled frame (every target is "
+                "-1), so no epoch can be scored and no best model chosen"
+            )
+        if d.test:
+            with _open(d.test, d.group, False, "test") as test:
+                check_dataset_matches(
+                    test, input_size=self.train_data.input_size, class_names=names, what=what
                 )
-            return True
-        return False
 
-    def _prepare_run_dir(self) -> None:
-        run_dir = self.run_dir
-        if run_dir is None:
-            return
-        if self._resuming:
-            remove_stale_temporaries(run_dir)
-            return
-        if run_dir.exists():
-            if self._check_run_dir():
-                for name in RUN_FILES:
-                    with contextlib.suppress(FileNotFoundError):
-                        (run_dir / name).unlink()
-                remove_stale_temporaries(run_dir)
-        else:
-            run_dir.mkdir(parents=True)
-        save_config(self.config, run_dir / CONFIG_NAME)
+    def _load_resume_state(self) -> TrainingState | None:
+        """The checkpoint to continue from (read with the run directory locked)."""
+        if not self._resuming or not self.run.checkpoint.exists():
+            return None
+        state = load_training_state(self.run.checkpoint)
+        names = list(self.train_data.class_names)
+        if state.class_names != names or state.spec.get("input_size") != (
+            self.train_data.input_size
+        ):
+            raise DataError(
+                f"{self.config.data.train}: features or classes differ from the checkpoint's "
+                f"({state.spec.get('input_size')} inputs, {len(state.class_names)} classes); "
+                "was the dataset replaced?"
+            )
+        if state.order is not None and state.order.size:
+            if int(state.order.max()) >= len(self.train_data):
+                raise DataError(
+                    f"{self.config.data.train}: has {len(self.train_data)} sequences, fewer "
+                    "than the checkpoint's epoch order refers to; was the dataset replaced?"
+                )
+        return state
 
-    def _setup(self) -> None:
-        from seqprop.data import compute_normalisation
+    def _build_network(self, state: TrainingState | None) -> Any:
         from seqprop.network import make_network
 
         cfg = self.config
-        self._check_run_dir()
+        try:
+            if state is not None:
+                return make_network(**state.spec)
+            return make_network(
+                input_size=self.train_data.input_size,
+                num_classes=self.train_data.num_classes,
+                random_state=_new_rng(cfg.train.seed, 0),
+                **cfg.model.network_options(),
+            )
+        except ValueError as exc:
+            raise ConfigError(f"[model]: {exc}") from None
+
+    def _setup(self) -> None:
+        from seqprop.data import compute_normalisation
+
+        cfg = self.config
+        if self.run is not None and not self._resuming:
+            self.run.check_new(self.overwrite)
         self._open_data()
-        state = self._resume_state
-        names = list(self.train_data.class_names)
+        if self._resuming:
+            self.run.reopen()  # locked before the checkpoint is read
+        state = self._load_resume_state()
         if state is not None:
-            if state.class_names != names or state.spec.get("input_size") != (
-                self.train_data.input_size
-            ):
-                raise DataError(
-                    f"{cfg.data.train}: features or classes differ from the checkpoint's "
-                    f"({state.spec.get('input_size')} inputs, {len(state.class_names)} classes); "
-                    "was the dataset replaced?"
-                )
-            if (
-                state.order is not None
-                and state.order.size
-                and (int(state.order.max()) >= len(self.train_data))
-            ):
-                raise DataError(
-                    f"{cfg.data.train}: has {len(self.train_data)} sequences, fewer than the "
-                    "checkpoint's epoch order refers to; was the dataset replaced?"
-                )
             mean, std = state.mean, state.std
         elif cfg.data.normalise:
             mean, std = compute_normalisation(self.train_data)
         else:
             mean = std = None
-        m = cfg.model
-        try:
-            if state is not None:
-                net = make_network(**state.spec)
-            else:
-                net = make_network(
-                    input_size=self.train_data.input_size,
-                    num_classes=self.train_data.num_classes,
-                    random_state=_new_rng(cfg.train.seed, 0),
-                    **m.network_options(),
-                )
-        except ValueError as exc:
-            raise ConfigError(f"[model]: {exc}") from None
-        self.net = net
+        self.net = net = self._build_network(state)
         self.optimizer = SGD(
             net.flat_parameters, learning_rate=cfg.train.learning_rate, momentum=cfg.train.momentum
         )
-        pre = Preprocessor(net.dtype, mean, std, m.delay)
-        self.preprocessor = pre
+        self.preprocessor = pre = Preprocessor(net.dtype, mean, std, cfg.model.delay)
         self._train = _Split(self.train_data, pre, cache=cfg.data.in_memory)
         self._valid = (
             _Split(self.validation_data, pre, cache=cfg.data.in_memory)
             if self.validation_data is not None
             else None
         )
+        self._build_parts()
         if state is None:
-            self.state = TrainingState(
-                config=config_to_dict(cfg),
-                spec=dict(net.spec),
-                class_names=names,
-                mean=mean,
-                std=std,
-                parameters=net.flat_parameters,
-                velocity=self.optimizer.velocity,
-                optimizer={},
-                rng_state={},
-            )
-            self._rng = _new_rng(cfg.train.seed, 1)
+            self._new_state(mean, std)
         else:
-            net.flat_parameters[...] = state.parameters
-            self.optimizer.load_state_dict({**state.optimizer, "velocity": state.velocity})
-            # learning rate and momentum come from the config (identical unless edited)
-            self.optimizer.learning_rate = cfg.train.learning_rate
-            self.optimizer.momentum = cfg.train.momentum
-            state.parameters = net.flat_parameters
-            state.velocity = self.optimizer.velocity
-            state.config = config_to_dict(cfg)
-            self._rng = _rng_from_state(state.rng_state)
-            self.state = state
-            if (
-                state.finished
-                and state.epoch < cfg.train.max_epochs
-                and (state.stop_reason.startswith("max_epochs"))
-            ):
-                # max_epochs was raised on resume: continue
-                state.finished = False
-                state.stop_reason = ""
-            elif (
-                state.finished
-                and state.stop_reason.startswith("early stopping")
-                and state.n_no_change < cfg.train.n_iter_no_change
-                and state.epoch < cfg.train.max_epochs
-            ):
-                state.finished = False
-                state.stop_reason = ""
+            self._restore_state(state)
         self._prepare_run_dir()
-        if self._resuming and self.run_dir is not None:
-            self._rewrite_run_files()
-        self._last_checkpoint_time = time.monotonic()
 
-    def _rewrite_run_files(self) -> None:
-        """On resume: metrics log and best model exactly as of the checkpoint."""
-        assert self.run_dir is not None and self.state is not None
-        save_config(self.config, self.run_dir / CONFIG_NAME)
-        lines = "".join(json.dumps(json_clean(r)) + "\n" for r in self.state.history)
-        write_text_atomic(self.run_dir / METRICS_NAME, lines)
-        if self.state.best_parameters is not None:
-            self._save_best()
+    def _build_parts(self) -> None:
+        t = self.config.train
+        self.stopping = EarlyStopping(t.n_iter_no_change, t.max_epochs)
+        self._parts = [self.stopping]
+        if self.run is not None:
+            checkpoint_every, checkpoint_seconds = t.checkpoint_every, t.checkpoint_seconds
+            self._parts += [
+                Checkpointer(self.run, every=checkpoint_every, seconds=checkpoint_seconds),
+                MetricsLog(self.run),
+            ]
+        if t.progress:
+            self._parts.append(ProgressBar())
+
+    def _new_state(self, mean: np.ndarray | None, std: np.ndarray | None) -> None:
+        net = self.net
+        self.state = TrainingState(
+            config=config_to_dict(self.config),
+            spec=dict(net.spec),
+            class_names=list(self.train_data.class_names),
+            mean=mean,
+            std=std,
+            parameters=net.flat_parameters,
+            velocity=self.optimizer.velocity,
+            optimizer={},
+            rng_state={},
+        )
+        self._rng = _new_rng(self.config.train.seed, 1)
+
+    def _restore_state(self, state: TrainingState) -> None:
+        cfg = self.config
+        self.net.flat_parameters[...] = state.parameters
+        self.optimizer.load_state_dict({**state.optimizer, "velocity": state.velocity})
+        # learning rate and momentum come from the config (identical unless edited)
+        self.optimizer.learning_rate = cfg.train.learning_rate
+        self.optimizer.momentum = cfg.train.momentum
+        state.parameters = self.net.flat_parameters
+        state.velocity = self.optimizer.velocity
+        state.config = config_to_dict(cfg)
+        self._rng = _rng_from_state(state.rng_state)
+        self.state = state
+        self.stopping.reopen(state)
+
+    def _prepare_run_dir(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        if self._resuming:
+            if self.state.finished:
+                return  # nothing will change: leave the finished run's files alone
+            # metrics log and best model exactly as of the checkpoint
+            run.write_config(dumps_toml(self.config))
+            run.rewrite_metrics(self.state.history)
+            if self.state.best_parameters is not None:
+                self.save_best(run.best)
+            else:
+                run.remove_best()
         else:
-            with contextlib.suppress(FileNotFoundError):
-                (self.run_dir / BEST_NAME).unlink()
+            run.create(self.overwrite)
+            run.write_config(dumps_toml(self.config))
 
     # ------------------------------------------------------------ epochs
     def _new_epoch_order(self) -> None:
@@ -711,179 +677,112 @@ class Trainer:
         }
 
     def _run_epoch(self) -> None:
-        from tqdm import tqdm
-
         st = self.state
-        t = self.config.train
         if st.order is None:
             self._new_epoch_order()
-        epoch = st.epoch + 1
-        for cb in self.callbacks:
-            cb.on_epoch_begin(self, epoch)
-        offsets = st.order_offsets
-        n_batches = offsets.size - 1
-        sums = st.epoch_sums
-        net, opt = self.net, self.optimizer
-        reduction = t.reduction
-        scored = net.head.count_names[0]
-        bar = tqdm(
-            total=n_batches,
-            initial=st.position,
-            desc=f"epoch {epoch}",
-            unit="seq" if t.batch_size == 1 else "batch",
-            disable=not t.progress,
-            leave=False,
-            dynamic_ncols=True,
-            mininterval=0.5,
-        )
-        last_post = 0.0
+        self._fire("on_epoch_begin", st.epoch + 1)
         start = time.perf_counter()
-        seconds0 = float(sums["seconds"])
+        seconds0 = float(st.epoch_sums["seconds"])
         in_update = False
         try:
-            for b in range(st.position, n_batches):
-                idx = st.order[offsets[b] : offsets[b + 1]]
-                x, y, lengths = self._train.batch(idx)
-                result = net.step(x, y, lengths, reduction=reduction)
-                loss = result.loss
-                if not math.isfinite(loss):
-                    i = int(idx[0])
-                    raise TrainingDiverged(
-                        f"training diverged: loss is {loss} at epoch {epoch}, update {b + 1} "
-                        f"(sequence {i}, tag {self._train.tags[i]!r}); lower train.learning_rate"
-                    )
+            for b in range(st.position, st.order_offsets.size - 1):
                 in_update = True  # weights change before position does
-                opt.step(net.flat_gradient)
-                sums["loss_sum"] += result.loss_sum
-                for k, v in result.counts.items():
-                    sums[k] += v
-                sums["sequences"] += len(idx)
-                sums["seconds"] = seconds0 + (time.perf_counter() - start)
+                self._train_batch(b)
+                st.epoch_sums["seconds"] = seconds0 + (time.perf_counter() - start)
                 st.position = b + 1
                 in_update = False
-                for cb in self.callbacks:
-                    cb.on_update(self)
-                if t.progress:
-                    bar.update(1)
-                    now = time.perf_counter()
-                    if now - last_post > 0.5:
-                        last_post = now
-                        n_scored = sums[scored]
-                        fps = n_scored / max(sums["seconds"], 1e-9)
-                        bar.set_postfix(
-                            loss=f"{sums['loss_sum'] / max(n_scored, 1):.4f}",
-                            fps=f"{fps:.0f}",
-                            refresh=False,
-                        )
-                if b + 1 < n_batches and self._checkpoint_due(b + 1):
-                    self._save_checkpoint()
+                self._fire("on_update")
         except KeyboardInterrupt:
             # Ctrl-C: keep the work done so far when the state is consistent
-            if not in_update and self.run_dir is not None and st.position > 0:
-                self._save_checkpoint()
+            if not in_update:
+                self._fire("on_interrupt")
             raise
         finally:
-            bar.close()
+            self._fire("on_updates_end")
         self._end_epoch()
 
-    def _checkpoint_due(self, position: int) -> bool:
-        if self.run_dir is None:
-            return False
-        t = self.config.train
-        if t.checkpoint_every and position % t.checkpoint_every == 0:
-            return True
-        if t.checkpoint_seconds and (
-            time.monotonic() - self._last_checkpoint_time >= t.checkpoint_seconds
-        ):
-            return True
-        return False
+    def _train_batch(self, b: int) -> None:
+        """One weight update on batch ``b`` of the epoch's order; adds to the epoch's sums."""
+        st = self.state
+        idx = st.order[st.order_offsets[b] : st.order_offsets[b + 1]]
+        x, y, lengths = self._train.batch(idx)
+        result = self.net.step(x, y, lengths, reduction=self.config.train.reduction)
+        if not math.isfinite(result.loss):
+            i = int(idx[0])
+            raise TrainingDiverged(
+                f"training diverged: loss is {result.loss} at epoch {st.epoch + 1}, update "
+                f"{b + 1} (sequence {i}, tag {self._train.tags[i]!r}); lower train.learning_rate"
+            )
+        self.optimizer.step(self.net.flat_gradient)
+        sums = st.epoch_sums
+        sums["loss_sum"] += result.loss_sum
+        for k, v in result.counts.items():
+            sums[k] += v
+        sums["sequences"] += len(idx)
 
     def _end_epoch(self) -> None:
         st = self.state
-        t = self.config.train
+        record = self._score_epoch()
+        self._fire("on_epoch_scored", record)
+        st.history.append(json_clean(record))
+        st.epoch = record["epoch"]
+        st.order = None
+        st.order_offsets = None
+        st.position = 0
+        st.epoch_sums = {}
+        sel = self.net.head.selection
+        valid_error = record[f"validation_{sel}"]
+        logger.info(
+            "epoch %d: train loss %.4f, train %s %.4f, validation %s %s%s",
+            record["epoch"],
+            record["train_loss"],
+            sel,
+            record[f"train_{sel}"],
+            sel,
+            "n/a" if valid_error is None else f"{valid_error:.4f}",
+            " (best)" if record["best"] else "",
+        )
+        self._fire("on_epoch_end", st.history[-1])
+
+    def _score_epoch(self) -> dict[str, Any]:
+        """The epoch's record: training sums, validation scores, timing."""
+        st = self.state
         sums = st.epoch_sums
-        epoch = st.epoch + 1
         head = self.net.head
         counts = {k: sums[k] for k in head.count_names}
         record: dict[str, Any] = {
-            "epoch": epoch,
+            "epoch": st.epoch + 1,
             **_split_record("train", head, float(sums["loss_sum"]), counts),
             "train_sequences": int(sums["sequences"]),
         }
         v0 = time.perf_counter()
         if self._valid is not None:
-            r = score(self.net, self._valid, batch_size=t.eval_batch_size)
+            r = score(self.net, self._valid, batch_size=self.config.train.eval_batch_size)
             record.update(_split_record("validation", head, r.loss_sum, r.counts))
-            current = record[f"validation_{head.selection}"]
         else:
             record.update(_split_record("validation", head, None, None))
-            current = record[f"train_{head.selection}"]
         frames = int(counts[head.count_names[0]])
         seconds = float(sums["seconds"])
         record["seconds"] = seconds
         record["validation_seconds"] = time.perf_counter() - v0
         record["frames_per_second"] = frames / seconds if seconds > 0 else None
         record["updates"] = self.optimizer.n_steps
-        improved = current is not None and math.isfinite(current) and current < st.best_score
-        if improved:
-            st.best_score = float(current)
-            st.best_epoch = epoch
-            st.best_parameters = self.net.flat_parameters.copy()
-            st.n_no_change = 0
-        else:
-            st.n_no_change += 1
-        record["best"] = improved
-        record["best_epoch"] = st.best_epoch
-        st.history.append(json_clean(record))
-        st.epoch = epoch
-        st.order = None
-        st.order_offsets = None
-        st.position = 0
-        st.epoch_sums = {}
-        if st.n_no_change >= t.n_iter_no_change:
-            st.finished = True
-            st.stop_reason = (
-                f"early stopping: no new best in {st.n_no_change} epochs "
-                f"(best epoch {st.best_epoch})"
-            )
-        elif epoch >= t.max_epochs:
-            st.finished = True
-            st.stop_reason = f"max_epochs ({t.max_epochs}) reached"
-        sel = head.selection
-        valid_error = record[f"validation_{sel}"]
-        logger.info(
-            "epoch %d: train loss %.4f, train %s %.4f, validation %s %s%s",
-            epoch,
-            record["train_loss"],
-            sel,
-            record[f"train_{sel}"],
-            sel,
-            "n/a" if valid_error is None else f"{valid_error:.4f}",
-            " (best)" if improved else "",
-        )
-        if self.run_dir is not None:
-            # checkpoint first: a best.h5 never describes an epoch the checkpoint lacks
-            self._save_checkpoint()
-            if improved:
-                self._save_best()
-            with open(self.run_dir / METRICS_NAME, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(st.history[-1]) + "\n")
-        for cb in self.callbacks:
-            cb.on_epoch_end(self, st.history[-1])
+        return record
 
     # ------------------------------------------------------------ saving
-    def _save_checkpoint(self) -> None:
+    def save_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Write the complete training state to ``path`` (atomically)."""
         st = self.state
         st.rng_state = json_clean(self._rng.bit_generator.state)
         opt = self.optimizer.state_dict()
         st.optimizer = {k: v for k, v in opt.items() if k != "velocity"}
-        save_training_state(self.run_dir / CHECKPOINT_NAME, st)
-        self._last_checkpoint_time = time.monotonic()
+        save_training_state(path, st)
 
-    def _save_best(self) -> None:
+    def save_best(self, path: str | os.PathLike[str]) -> None:
+        """Write the best-on-validation weights as a model file (atomically)."""
         st = self.state
         save_model(
-            self.run_dir / BEST_NAME,
+            path,
             st.best_parameters,
             spec=st.spec,
             class_names=st.class_names,
@@ -909,24 +808,21 @@ class Trainer:
     def _evaluate_test(self) -> None:
         """Score ``net`` on ``data.test`` (if set) into ``test_result_`` and ``test.json``."""
         cfg = self.config
-        if cfg.data.test:
-            with _open(cfg.data.test, cfg.data.group, cfg.data.in_memory, "test") as test:
-                self.test_result_ = evaluate(
-                    self.net,
-                    test,
-                    self.preprocessor,
-                    class_names=self.state.class_names,
-                    batch_size=cfg.train.eval_batch_size,
-                )
-            if self.run_dir is not None:
-                out = {
-                    "dataset": cfg.data.test,
-                    "epoch": self.state.best_epoch,
-                    **self.test_result_.to_dict(),
-                }
-                write_text_atomic(
-                    self.run_dir / TEST_NAME, json.dumps(json_clean(out), indent=1) + "\n"
-                )
+        if not cfg.data.test:
+            return
+        with _open(cfg.data.test, cfg.data.group, cfg.data.in_memory, "test") as test:
+            self.test_result_ = evaluate(
+                self.net,
+                test,
+                self.preprocessor,
+                class_names=self.state.class_names,
+                batch_size=cfg.train.eval_batch_size,
+            )
+        if self.run is not None:
+            self.run.write_test(
+                {"dataset": cfg.data.test, "epoch": self.state.best_epoch}
+                | self.test_result_.to_dict()
+            )
 
 
 def train(
