@@ -20,8 +20,13 @@ from typing import Any
 
 from seqprop.errors import SeqpropError
 from seqprop.experiments.figures import Figure, have_matplotlib, write_figures
-from seqprop.experiments.files import GRID_NAME, INVOCATIONS_NAME, RESULT_NAME, load_invocations
-from seqprop.experiments.files import write_text as _write_text
+from seqprop.experiments.files import (
+    GRID_NAME,
+    INVOCATIONS_NAME,
+    RESULT_NAME,
+    load_invocations,
+    write_text,
+)
 from seqprop.experiments.markdown import (
     Reference,
     display_path,
@@ -128,7 +133,7 @@ def write_report(
     lines += _without_result(errors, missing)
     lines += _per_run(groups)
     md_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(md_path, "\n".join(lines))
+    write_text(md_path, "\n".join(lines))
     return md_path
 
 
