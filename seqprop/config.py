@@ -216,7 +216,7 @@ class TrainConfig:
         learning rate about 10x larger or more, or ``reduction = "mean"``,
         whose step does not depend on that number.
     momentum : float
-        Momentum in [0, 1) (paper: 0.9).
+        SGD momentum in [0, 1) (paper: 0.9).
     batch_size : int
         Sequences per weight update (paper: 1, online learning).
     reduction : {"sum", "mean"}
