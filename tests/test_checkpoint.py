@@ -488,7 +488,8 @@ def test_load_legacy_training_state(legacy_runs):
     assert old.optimizer_state["n_steps"] == 17
     assert "optimizer" not in old.config["train"]
     assert config_to_dict(config_from_dict(old.config)) == new.config
-    old.config = new.config
+    assert old.spec == legacy.spec_0_1_0(new.spec)  # keys added since take their defaults
+    old.config, old.spec = new.config, new.spec
     assert_states_equal(old, new)
     net, meta = load_model(legacy_runs["old"] / "best.h5")
     best, best_meta = load_model(legacy_runs["killed"] / "best.h5")
