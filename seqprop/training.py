@@ -65,7 +65,7 @@ from seqprop.config import (
     resolve_paths,
     save_config,
 )
-from seqprop.errors import ConfigError, DataError, SeqpropError
+from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import (
     EvaluationResult,
     Preprocessor,
@@ -74,7 +74,7 @@ from seqprop.evaluation import (
     evaluate,
     score,
 )
-from seqprop.optim import SGD
+from seqprop.optim import Optimizer, make_optimizer
 
 __all__ = [
     "CONFIG_NAME",
@@ -294,7 +294,8 @@ class Trainer:
     run_dir : Path or None
     net : Network
         After :meth:`fit`, holds the best-on-validation weights.
-    optimizer : SGD
+    optimizer : Optimizer
+        The one ``train.optimizer`` names (:data:`seqprop.optim.OPTIMIZERS`).
     state : TrainingState
         Epoch, position, history, best score ... (what a checkpoint stores).
     history : list of dict
@@ -339,7 +340,7 @@ class Trainer:
         self._resuming = False
         self.state: TrainingState | None = None
         self.net: Any = None
-        self.optimizer: SGD | None = None
+        self.optimizer: Optimizer | None = None
         self.test_result_: EvaluationResult | None = None
         self.train_data: Any = None
         self.validation_data: Any = None
@@ -617,9 +618,7 @@ class Trainer:
         except ValueError as exc:
             raise ConfigError(f"[model]: {exc}") from None
         self.net = net
-        self.optimizer = SGD(
-            net.flat_parameters, learning_rate=cfg.train.learning_rate, momentum=cfg.train.momentum
-        )
+        self.optimizer = make_optimizer(net.flat_parameters, cfg.train)
         pre = Preprocessor(net.dtype, mean, std, m.delay)
         self.preprocessor = pre
         self._train = _Split(self.train_data, pre, cache=cfg.data.in_memory)
@@ -636,19 +635,15 @@ class Trainer:
                 mean=mean,
                 std=std,
                 parameters=net.flat_parameters,
-                velocity=self.optimizer.velocity,
-                optimizer={},
+                optimizer_name=self.optimizer.name,
+                optimizer_state=self.optimizer.state_dict(),
                 rng_state={},
             )
             self._rng = _new_rng(cfg.train.seed, 1)
         else:
             net.flat_parameters[...] = state.parameters
-            self.optimizer.load_state_dict({**state.optimizer, "velocity": state.velocity})
-            # learning rate and momentum come from the config (identical unless edited)
-            self.optimizer.learning_rate = cfg.train.learning_rate
-            self.optimizer.momentum = cfg.train.momentum
+            self._restore_optimizer(state)
             state.parameters = net.flat_parameters
-            state.velocity = self.optimizer.velocity
             state.config = config_to_dict(cfg)
             self._rng = _rng_from_state(state.rng_state)
             self.state = state
@@ -672,6 +667,19 @@ class Trainer:
         if self._resuming and self.run_dir is not None:
             self._rewrite_run_files()
         self._last_checkpoint_time = time.monotonic()
+
+    def _restore_optimizer(self, state: TrainingState) -> None:
+        """The checkpoint's optimiser state into :attr:`optimizer` (hyper-parameters too)."""
+        ckpt = self.run_dir / CHECKPOINT_NAME if self.run_dir is not None else "checkpoint"
+        if state.optimizer_name != self.optimizer.name:
+            raise CheckpointError(
+                f"{ckpt}: holds the state of optimizer {state.optimizer_name!r}, "
+                f"train.optimizer is {self.optimizer.name!r}"
+            )
+        try:
+            self.optimizer.load_state_dict(state.optimizer_state)
+        except ValueError as exc:
+            raise CheckpointError(f"{ckpt}: {exc}") from None
 
     def _rewrite_run_files(self) -> None:
         """On resume: metrics log and best model exactly as of the checkpoint."""
@@ -875,8 +883,7 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         st = self.state
         st.rng_state = json_clean(self._rng.bit_generator.state)
-        opt = self.optimizer.state_dict()
-        st.optimizer = {k: v for k, v in opt.items() if k != "velocity"}
+        st.optimizer_state = self.optimizer.state_dict()
         save_training_state(self.run_dir / CHECKPOINT_NAME, st)
         self._last_checkpoint_time = time.monotonic()
 
