@@ -7,30 +7,45 @@ One file format serves two purposes, told apart by the ``content`` attribute:
   :func:`~seqprop.network.make_network` spec, class names, feature
   normalisation and target delay;
 * ``content = "training"``: everything a run needs to continue exactly where
-  it stopped (``checkpoint.h5``): the above plus optimizer state, the
-  shuffling generator's state, the epoch and position within it, the epoch's
-  sequence order, the running sums of the epoch, the history so far and the
-  best weights with their score.
+  it stopped (``checkpoint.h5``): the above plus the optimiser's name and
+  state, the shuffling generator's state, the epoch and position within it,
+  the epoch's sequence order, the running sums of the epoch, the history so
+  far and the best weights with their score.
 
-Layout (HDF5 root):
+Layout (HDF5 root), ``format_version = 2``:
 
-========================  ==============================================
-``attrs``                 ``format = "seqprop.checkpoint"``,
-                          ``format_version = 1``, ``content``,
-                          ``seqprop_version``, ``epoch``, ``delay``
-``parameters``            (P,) flat parameter vector (network dtype)
-``spec``                  JSON string: ``make_network`` keyword arguments
-``class_names``           (K,) UTF-8 strings
-``norm_mean/norm_std``    (I,) float64, only when normalisation is used
-``config``                JSON string: the run configuration
+=========================  ==============================================
+``attrs``                  ``format = "seqprop.checkpoint"``,
+                           ``format_version = 2``, ``content``,
+                           ``seqprop_version``, ``epoch``, ``delay``
+                           (model files also ``score``: validation frame
+                           error, NaN when unknown)
+``parameters``             (P,) flat parameter vector (network dtype)
+``spec``                   JSON string: ``make_network`` keyword arguments
+``class_names``            (K,) UTF-8 strings
+``norm_mean/norm_std``     (I,) float64, only when normalisation is used
+``config``                 JSON string: the run configuration
 training only:
-``velocity``              (P,) optimizer velocity
-``best_parameters``       (P,) best-on-validation weights (if any epoch ended)
-``order``                 (N_e,) int64: the current epoch's sequence order
-``order_offsets``         (n_batches + 1,) int64: batch boundaries in ``order``
-``state``                 JSON string: epoch, position, RNG state,
-                          optimizer scalars, epoch sums, history, best score
-========================  ==============================================
+``optimizer``              group: the optimiser's state
+                           (:meth:`seqprop.optim.Optimizer.state_dict`);
+                           attribute ``name`` (``train.optimizer``), each
+                           number of the state an attribute (for SGD
+                           ``learning_rate``, ``momentum``, ``n_steps``),
+                           each array a dataset (for SGD ``velocity``, (P,)
+                           in the network's dtype)
+``best_parameters``        (P,) best-on-validation weights (if any epoch ended)
+``order``                  (N_e,) int64: the current epoch's sequence order
+``order_offsets``          (n_batches + 1,) int64: batch boundaries in ``order``
+``state``                  JSON string: epoch, position, RNG state, epoch
+                           sums, history, best score and epoch, epochs
+                           without improvement, finished, stop reason
+=========================  ==============================================
+
+Version 1 (seqprop 0.1.0) differs only in where a training file keeps the
+optimiser: the SGD velocity as a root dataset ``velocity`` and the name and
+numbers (``name``, ``learning_rate``, ``momentum``, ``n_steps``) under
+``"optimizer"`` in the ``state`` JSON. Both versions are read; files are
+written as version 2.
 
 Every file is written to a temporary name in the destination's directory,
 flushed, fsync'ed and renamed over the destination (:func:`atomic_output`), so
@@ -75,7 +90,10 @@ __all__ = [
 ]
 
 FORMAT = "seqprop.checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version of the layout this seqprop writes (see the module docstring)."""
+READABLE_VERSIONS = (1, 2)
+"""Versions this seqprop reads: 1 (seqprop 0.1.0) and 2."""
 CHECKPOINT_NAME = "checkpoint.h5"
 """Name of the training checkpoint inside a run directory."""
 BEST_NAME = "best.h5"
@@ -237,10 +255,11 @@ class TrainingState:
         Normalisation computed on the training set.
     parameters : (P,) ndarray
         Current weights.
-    velocity : (P,) ndarray
-        Optimizer momentum.
-    optimizer : dict
-        Optimizer scalars (name, learning_rate, momentum, n_steps).
+    optimizer_name : str
+        The optimiser (a key of :data:`seqprop.optim.OPTIMIZERS`).
+    optimizer_state : dict
+        Its :meth:`~seqprop.optim.Optimizer.state_dict`: names to ndarrays
+        and numbers (int, float or bool).
     rng_state : dict
         ``numpy.random.Generator.bit_generator.state`` of the shuffling
         generator, after the current epoch's order was drawn.
@@ -271,8 +290,8 @@ class TrainingState:
     spec: dict[str, Any]
     class_names: list[str]
     parameters: np.ndarray
-    velocity: np.ndarray
-    optimizer: dict[str, Any]
+    optimizer_name: str
+    optimizer_state: dict[str, Any]
     rng_state: dict[str, Any]
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
@@ -386,6 +405,43 @@ def save_model(
     return path
 
 
+_OPTIMIZER_GROUP = "optimizer"
+_OPTIMIZER_NAME_ATTR = "name"
+
+
+def _is_state_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating, np.bool_))
+
+
+def _check_optimizer_state(name: Any, state: Mapping[str, Any]) -> None:
+    """ValueError unless ``state`` is a flat mapping of arrays and numbers the group can hold."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"optimizer name must be a non-empty string, got {name!r}")
+    for key, value in state.items():
+        if not isinstance(key, str) or not key or "/" in key or key == _OPTIMIZER_NAME_ATTR:
+            raise ValueError(
+                f"optimizer state key {key!r}: must be a non-empty string without '/', "
+                f"other than {_OPTIMIZER_NAME_ATTR!r}"
+            )
+        if not (isinstance(value, np.ndarray) or _is_state_number(value)):
+            raise ValueError(
+                f"optimizer state {key!r}: must be a numpy array or a number, "
+                f"got {type(value).__name__}"
+            )
+
+
+def _write_optimizer(f: Any, name: str, state: Mapping[str, Any]) -> None:
+    """The ``optimizer`` group: name and numbers as attributes, arrays as datasets."""
+    group = f.create_group(_OPTIMIZER_GROUP)
+    group.attrs[_OPTIMIZER_NAME_ATTR] = name
+    for key in sorted(state):
+        value = state[key]
+        if isinstance(value, np.ndarray):
+            group.create_dataset(key, data=np.ascontiguousarray(value))
+        else:
+            group.attrs[key] = value
+
+
 def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> Path:
     """Write a training checkpoint (``content = "training"``) atomically."""
     import h5py
@@ -396,7 +452,6 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
         "epoch": int(state.epoch),
         "position": int(state.position),
         "rng_state": state.rng_state,
-        "optimizer": state.optimizer,
         "epoch_sums": state.epoch_sums,
         "history": state.history,
         "best_score": float(state.best_score),
@@ -405,6 +460,7 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
         "finished": bool(state.finished),
         "stop_reason": "" if state.stop_reason is None else state.stop_reason.value,
     }
+    _check_optimizer_state(state.optimizer_name, state.optimizer_state)
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         _write_common(
             f,
@@ -418,7 +474,7 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
             config=state.config,
             epoch=state.epoch,
         )
-        f.create_dataset("velocity", data=np.ascontiguousarray(state.velocity))
+        _write_optimizer(f, state.optimizer_name, state.optimizer_state)
         if state.best_parameters is not None:
             f.create_dataset("best_parameters", data=np.ascontiguousarray(state.best_parameters))
         if state.order is not None:
@@ -451,11 +507,11 @@ def _open(path: Path) -> Any:
     version = f.attrs.get("format_version")
     if isinstance(version, np.generic):
         version = version.item()
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         f.close()
         raise CheckpointError(
             f"{path}: checkpoint format version {version!r} is not supported "
-            f"(this seqprop reads version {FORMAT_VERSION})"
+            f"(this seqprop reads versions {', '.join(map(str, READABLE_VERSIONS))})"
         )
     return f
 
@@ -504,6 +560,36 @@ def _read_common(f: Any, path: Path) -> dict[str, Any]:
     }
 
 
+def _read_optimizer(f: Any, path: Path, state_json: Mapping[str, Any]) -> tuple[str, dict]:
+    """The optimiser's name and state dict, from either layout (see the module docstring)."""
+    import h5py
+
+    if int(f.attrs["format_version"]) == 1:
+        scalars = state_json.get("optimizer")
+        if not isinstance(scalars, dict):
+            raise CheckpointError(f"{path}: incomplete training state (no optimizer state)")
+        scalars = dict(scalars)
+        name = scalars.pop("name", "sgd")  # 0.1.0 had only SGD
+        return str(name), {**scalars, "velocity": _read_array(f, "velocity", path)}
+    group = f.get(_OPTIMIZER_GROUP)
+    if not isinstance(group, h5py.Group):
+        raise CheckpointError(f"{path}: checkpoint lacks the group {_OPTIMIZER_GROUP!r}")
+    name = group.attrs.get(_OPTIMIZER_NAME_ATTR)
+    if isinstance(name, bytes):
+        name = name.decode("utf-8")
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"{path}: the {_OPTIMIZER_GROUP!r} group does not name its optimizer")
+    state: dict[str, Any] = {}
+    for key, value in group.attrs.items():
+        if key != _OPTIMIZER_NAME_ATTR:
+            state[key] = value.item() if isinstance(value, np.generic) else value
+    for key, item in group.items():
+        if key in state or not isinstance(item, h5py.Dataset):
+            raise CheckpointError(f"{path}: optimizer state {key!r} is not one array")
+        state[key] = np.asarray(item[()])
+    return name, state
+
+
 def load_training_state(path: str | os.PathLike[str]) -> TrainingState:
     """Read a training checkpoint written by :func:`save_training_state`.
 
@@ -530,6 +616,9 @@ def _load_training_state(path: Path) -> TrainingState:
                 f"{path} is a model file, not a training checkpoint (it cannot be resumed)"
             )
         s = _read_json(f, "state", path)
+        if not isinstance(s, dict):
+            raise CheckpointError(f"{path}: 'state' is not a JSON object")
+        optimizer_name, optimizer_state = _read_optimizer(f, path, s)
         try:
             return TrainingState(
                 config=common["config"],
@@ -538,8 +627,8 @@ def _load_training_state(path: Path) -> TrainingState:
                 mean=common["mean"],
                 std=common["std"],
                 parameters=common["parameters"],
-                velocity=_read_array(f, "velocity", path),
-                optimizer=s["optimizer"],
+                optimizer_name=optimizer_name,
+                optimizer_state=optimizer_state,
                 rng_state=s["rng_state"],
                 epoch=int(s["epoch"]),
                 position=int(s["position"]),

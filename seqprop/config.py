@@ -205,6 +205,9 @@ class TrainConfig:
 
     Attributes
     ----------
+    optimizer : str
+        The update rule, a name in :data:`seqprop.optim.OPTIMIZERS`
+        (``"sgd"``: gradient descent with momentum, the paper's).
     learning_rate : float
         SGD step size, applied to the loss as reduced by ``reduction``
         (paper: 1e-5 on the sum over a sequence's frames). With a summed
@@ -213,7 +216,7 @@ class TrainConfig:
         learning rate about 10x larger or more, or ``reduction = "mean"``,
         whose step does not depend on that number.
     momentum : float
-        Momentum in [0, 1) (paper: 0.9).
+        SGD momentum in [0, 1) (paper: 0.9).
     batch_size : int
         Sequences per weight update (paper: 1, online learning).
     reduction : {"sum", "mean"}
@@ -245,6 +248,7 @@ class TrainConfig:
         Show a progress bar (tqdm, on stderr).
     """
 
+    optimizer: str = "sgd"
     learning_rate: float = 1e-5
     momentum: float = 0.9
     batch_size: int = 1
@@ -261,6 +265,9 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self, prefix: str = "train") -> None:
+        from seqprop.optim import OPTIMIZERS  # here: importing it loads numba
+
+        _choice(self.optimizer, tuple(OPTIMIZERS), f"{prefix}.optimizer")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
             raise ConfigError(
                 f"{prefix}.learning_rate must be a positive number, got {self.learning_rate!r}"

@@ -227,7 +227,7 @@ def timit_folding(class_names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ..
         class names. None when the classes are not the 61 TIMIT phones.
     """
     try:
-        from seqprop.recipes import timit
+        from seqprop.corpora.timit import phones as timit
     except ImportError:  # pragma: no cover - recipe data missing
         return None
     phones = timit.phones61()

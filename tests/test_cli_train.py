@@ -197,7 +197,7 @@ def test_resume_of_finished_run_via_cli(trained, capsys, tmp_path):
 
 
 def test_evaluate_timit_reports_39_folded_classes(tmp_path, capsys):
-    from seqprop.recipes import timit
+    from seqprop.corpora.timit import phones as timit
 
     phones = list(timit.phones61())
     rng = np.random.default_rng(0)

@@ -20,6 +20,7 @@ from seqprop.experiments import (
     collect_results,
     findings,
     load_grid,
+    paper_figures,
     run_grid,
     run_point,
     summarise,
@@ -452,8 +453,8 @@ def test_summarise_groups_over_seeds():
     assert by_key["blstm"].mean("test") == pytest.approx(0.60)
     assert by_key["blstm"].std("test") == pytest.approx(math.sqrt(2) * 0.01)
     assert by_key["brnn"].n_capped == 1
-    assert by_key["lstm-d0"].paper["test"] == "64.6"
-    assert by_key["lstm-d3"].paper is None
+    assert paper_figures(by_key["lstm-d0"].first)["test"] == "64.6"
+    assert paper_figures(by_key["lstm-d3"].first) is None
 
 
 def test_findings_follow_the_numbers():
@@ -597,3 +598,41 @@ def test_run_point_closes_the_trainer_when_evaluation_fails(tmp_path, monkeypatc
     outcome = run_point(point, tmp_path / "out")
     assert outcome["status"] == "failed" and "evaluation exploded" in outcome["error"]
     assert closed, "the trainer's datasets were left open"
+
+
+# ------------------------------------------------------------------ the package's parts
+def test_importing_the_package_loads_neither_dask_nor_matplotlib():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, seqprop.experiments, seqprop.cli.experiments_cmd\n"
+        "print(sorted(m for m in ('distributed', 'dask', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_report_with_another_papers_sections(tmp_path):
+    from seqprop.experiments import PaperReport
+
+    out = tmp_path / "out"
+    for r in _fake_results():
+        (out / r["name"]).mkdir(parents=True)
+        (out / r["name"] / RESULT_NAME).write_text(json.dumps(r))
+    seen = []
+
+    def sections(groups):
+        seen.append([g.key for g in groups])
+        return ["## Another paper", "", f"{len(groups)} nets", ""]
+
+    paper = PaperReport(reference=lambda r: {"test": "99.9"} if r["kind"] == "mlp" else None,
+                        sections=sections)  # fmt: skip
+    text = write_report(out, paper=paper).read_text()
+    assert seen and seen[0][:2] == ["blstm", "brnn"]
+    assert "## Another paper\n\n10 nets\n\n## Every net" in text
+    assert "Main comparison" not in text and "## Figures" not in text
+    assert "| MLP, window 5 | 25,000 | 2 |" in text and "| 99.9 |  |" in text
+    assert "| BLSTM | 25,000 | 2 | 80.0 ± 0.0 | 60.0 ± 1.4 | 60.0 ± 1.4 | 20 (20-20) | 20 | " \
+        "0/2 | 0.50 |  |  |" in text  # fmt: skip
+    assert not (out / "figures").exists()

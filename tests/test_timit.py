@@ -16,10 +16,7 @@ from seqprop.corpora.timit import (  # noqa: E402
     read_audio,
     read_phn,
 )
-from seqprop.data import open_dataset  # noqa: E402
-from seqprop.errors import DataError  # noqa: E402
-from seqprop.features import mfcc  # noqa: E402
-from seqprop.recipes.timit import (  # noqa: E402
+from seqprop.corpora.timit.phones import (  # noqa: E402
     core_test_speakers,
     data_file,
     fold_labels,
@@ -27,6 +24,9 @@ from seqprop.recipes.timit import (  # noqa: E402
     folded_phones,
     phones61,
 )
+from seqprop.data import open_dataset  # noqa: E402
+from seqprop.errors import DataError  # noqa: E402
+from seqprop.features import mfcc  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 LDC_SPEAKERS = {"dr1-fvmh0": "train", "dr2-marc0": "train", "dr3-falk0": "test"}

@@ -102,7 +102,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     sa, best_a, ma = run_files(a)
     sb, best_b, mb = run_files(b)
     assert np.array_equal(sa.parameters, sb.parameters)  # bit for bit
-    assert np.array_equal(sa.velocity, sb.velocity)
+    assert np.array_equal(sa.optimizer_state["velocity"], sb.optimizer_state["velocity"])
     assert np.array_equal(best_a, best_b)
     assert np.array_equal(sa.best_parameters, sb.best_parameters)
     assert sa.rng_state == sb.rng_state

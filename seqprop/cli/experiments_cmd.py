@@ -55,7 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = p.add_subparsers(dest="action", metavar="ACTION")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    _add_run(sub)
+    _add_report(sub)
 
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
     r = sub.add_parser(
         "run",
         help="run every unfinished point of a grid",
@@ -113,6 +117,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--list", action="store_true", help="list the grid's points and exit")
     r.set_defaults(func=run_run)
 
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser(
         "report",
         help="write RESULTS.md and figures from a grid's output directory",
@@ -189,26 +195,6 @@ def run_run(args: argparse.Namespace) -> int:
     )
     print(f"grid {grid.name}: {len(points)} runs into {out} {where}", flush=True)
 
-    def show(outcome: dict, i: int, n: int) -> None:
-        name, status = outcome["name"], outcome["status"]
-        if status == "failed":
-            print(f"[{i}/{n}] FAILED {name}: {outcome['error']}", flush=True)
-            return
-        r = outcome.get("result") or {}
-        test = (r.get("splits", {}).get("test") or {}).get("frame_accuracy")
-        valid = (r.get("splits", {}).get("validation") or {}).get("frame_accuracy")
-        acc = ""
-        if valid is not None:
-            acc += f"  valid {100 * valid:.1f}%"
-        if test is not None:
-            acc += f"  test {100 * test:.1f}%"
-        took = f"  {outcome['seconds']:.0f}s" if status == "done" else ""
-        print(
-            f"[{i}/{n}] {status:<7} {name}{acc}  epochs {r.get('epochs')} "
-            f"(best {r.get('best_epoch')}{', capped' if r.get('capped') else ''}){took}",
-            flush=True,
-        )
-
     run = run_grid(
         grid,
         out,
@@ -218,7 +204,7 @@ def run_run(args: argparse.Namespace) -> int:
         serial=args.serial,
         threads=None if args.threads < 0 else args.threads,
         command=_command_line(args),
-        on_outcome=show,
+        on_outcome=_show_outcome,
     )
     done, skipped, failed = run.names("done"), run.names("skipped"), run.failed
     print(
@@ -229,6 +215,28 @@ def run_run(args: argparse.Namespace) -> int:
         print(f"  failed: {o['name']}: {o['error']} (see {out / o['name'] / 'error.txt'})")
     print(f"results: seqprop experiments report {out}")
     return 1 if failed else 0
+
+
+def _show_outcome(outcome: dict, i: int, n: int) -> None:
+    """One line per finished run: its status, accuracies and epochs."""
+    name, status = outcome["name"], outcome["status"]
+    if status == "failed":
+        print(f"[{i}/{n}] FAILED {name}: {outcome['error']}", flush=True)
+        return
+    r = outcome.get("result") or {}
+    test = (r.get("splits", {}).get("test") or {}).get("frame_accuracy")
+    valid = (r.get("splits", {}).get("validation") or {}).get("frame_accuracy")
+    acc = ""
+    if valid is not None:
+        acc += f"  valid {100 * valid:.1f}%"
+    if test is not None:
+        acc += f"  test {100 * test:.1f}%"
+    took = f"  {outcome['seconds']:.0f}s" if status == "done" else ""
+    print(
+        f"[{i}/{n}] {status:<7} {name}{acc}  epochs {r.get('epochs')} "
+        f"(best {r.get('best_epoch')}{', capped' if r.get('capped') else ''}){took}",
+        flush=True,
+    )
 
 
 def run_report(args: argparse.Namespace) -> int:

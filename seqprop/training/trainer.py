@@ -51,7 +51,7 @@ from seqprop.config import (
     loads_toml,
     resolve_paths,
 )
-from seqprop.errors import ConfigError, DataError, SeqpropError
+from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import (
     EvaluationResult,
     Preprocessor,
@@ -59,7 +59,7 @@ from seqprop.evaluation import (
     evaluate,
     score,
 )
-from seqprop.optim import SGD
+from seqprop.optim import Optimizer, make_optimizer
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
 from seqprop.training.rundir import RunDirectory
 from seqprop.training.stopping import EarlyStopping, StopReason, describe_stop
@@ -324,7 +324,7 @@ class Trainer:
         self._parts: list[Callback] = []
         self.state: TrainingState | None = None
         self.net: Any = None
-        self.optimizer: Any = None
+        self.optimizer: Optimizer | None = None
         self.preprocessor: Preprocessor | None = None
         self.test_result_: EvaluationResult | None = None
         self.train_data: Any = None
@@ -574,9 +574,7 @@ class Trainer:
         else:
             mean = std = None
         self.net = net = self._build_network(state)
-        self.optimizer = SGD(
-            net.flat_parameters, learning_rate=cfg.train.learning_rate, momentum=cfg.train.momentum
-        )
+        self.optimizer = make_optimizer(net.flat_parameters, cfg.train)
         self.preprocessor = pre = Preprocessor(net.dtype, mean, std, cfg.model.delay)
         self._train = _Split(self.train_data, pre, cache=cfg.data.in_memory)
         self._valid = (
@@ -613,8 +611,8 @@ class Trainer:
             mean=mean,
             std=std,
             parameters=net.flat_parameters,
-            velocity=self.optimizer.velocity,
-            optimizer={},
+            optimizer_name=self.optimizer.name,
+            optimizer_state=self.optimizer.state_dict(),
             rng_state={},
         )
         self._rng = _new_rng(self.config.train.seed, 1)
@@ -622,16 +620,25 @@ class Trainer:
     def _restore_state(self, state: TrainingState) -> None:
         cfg = self.config
         self.net.flat_parameters[...] = state.parameters
-        self.optimizer.load_state_dict({**state.optimizer, "velocity": state.velocity})
-        # learning rate and momentum come from the config (identical unless edited)
-        self.optimizer.learning_rate = cfg.train.learning_rate
-        self.optimizer.momentum = cfg.train.momentum
+        self._restore_optimizer(state)
         state.parameters = self.net.flat_parameters
-        state.velocity = self.optimizer.velocity
         state.config = config_to_dict(cfg)
         self._rng = _rng_from_state(state.rng_state)
         self.state = state
         self.stopping.reopen(state)
+
+    def _restore_optimizer(self, state: TrainingState) -> None:
+        """The checkpoint's optimiser state into :attr:`optimizer` (hyper-parameters too)."""
+        ckpt = self.run.checkpoint if self.run is not None else "checkpoint"
+        if state.optimizer_name != self.optimizer.name:
+            raise CheckpointError(
+                f"{ckpt}: holds the state of optimizer {state.optimizer_name!r}, "
+                f"train.optimizer is {self.optimizer.name!r}"
+            )
+        try:
+            self.optimizer.load_state_dict(state.optimizer_state)
+        except ValueError as exc:
+            raise CheckpointError(f"{ckpt}: {exc}") from None
 
     def _prepare_run_dir(self) -> None:
         run = self.run
@@ -774,8 +781,7 @@ class Trainer:
         """Write the complete training state to ``path`` (atomically)."""
         st = self.state
         st.rng_state = json_clean(self._rng.bit_generator.state)
-        opt = self.optimizer.state_dict()
-        st.optimizer = {k: v for k, v in opt.items() if k != "velocity"}
+        st.optimizer_state = self.optimizer.state_dict()
         save_training_state(path, st)
 
     def save_best(self, path: str | os.PathLike[str]) -> None:

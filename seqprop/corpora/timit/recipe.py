@@ -1,4 +1,4 @@
-"""TIMIT recipe: find utterances, read audio and phone segments, write HDF5 splits.
+"""The TIMIT recipe: find utterances, read audio and phone segments, write HDF5 splits.
 
 This is what ``seqprop prepare timit SOURCE OUT_DIR`` runs. Graves &
 Schmidhuber (2005), section 4.1: framewise phoneme classification on TIMIT,
@@ -42,7 +42,7 @@ A ``.phn`` file lists ``start end phone`` segments in samples, end exclusive.
 Frame t (centre sample ``160 t + 200``, see :func:`seqprop.features.frame_centres`)
 gets the class of the segment with ``start <= centre < end``; a frame whose
 centre no segment covers gets -1 (unlabelled). Classes are indices into the
-61-phone list :func:`seqprop.recipes.timit.phones61` (ASCII order), stored as
+61-phone list :func:`seqprop.corpora.timit.phones.phones61` (ASCII order), stored as
 the dataset's ``class_names``. Segments must be sorted, non-overlapping, with
 ``0 <= start < end <= n_samples`` and a known phone; gaps are allowed. A last
 segment may end up to :data:`PHN_END_TOLERANCE` samples (one 25 ms window)
@@ -83,13 +83,15 @@ from pathlib import Path
 
 import numpy as np
 
-from seqprop.corpora import SplitWriter
+from seqprop.corpora.timit.phones import phones61
+from seqprop.corpora.writer import SplitWriter
 from seqprop.errors import DataError
 from seqprop.features import FeatureConfig, feature_names, frame_centres, mfcc
 
 __all__ = [
     "DEFAULT_SEED",
     "N_VALIDATION",
+    "PHN_END_TOLERANCE",
     "Corpus",
     "PrepareReport",
     "Utterance",
@@ -154,7 +156,11 @@ class Utterance:
 
 @dataclass
 class Corpus:
-    """What :func:`find_utterances` found under a source directory."""
+    """What :func:`find_utterances` found under a source directory.
+
+    (Not to be confused with :class:`seqprop.corpora.Corpus`, the base class of
+    registered corpora such as :class:`seqprop.corpora.timit.TimitCorpus`.)
+    """
 
     root: Path
     layout: str  # "ldc" or "flat"
@@ -423,8 +429,6 @@ def read_phn(
         segment beyond the audio, unsorted or overlapping segments, unknown
         phone, no segments.
     """
-    from seqprop.recipes.timit import phones61
-
     path = Path(path)
     index = {p: i for i, p in enumerate(phones if phones is not None else phones61())}
     try:
@@ -724,8 +728,6 @@ def prepare_timit(
         Any bad input, naming the file (and line for ``.phn``); nothing is left
         behind in ``out_dir``.
     """
-    from seqprop.recipes.timit import phones61
-
     t0 = time.perf_counter()
     cfg = config or FeatureConfig()
     corpus = find_utterances(source, skip_incomplete=skip_incomplete)

@@ -1,6 +1,8 @@
-"""TIMIT recipe data files: phone list, phone folding, core test speakers.
+"""TIMIT phone maps: phone list, phone folding, core test speakers.
 
-Files (plain text, ``#`` comments, one entry per line):
+The files ship inside the package, next to this module (so that an installed
+package has them); the source tree's ``datasets/timit/`` links to them. Files
+(plain text, ``#`` comments, one entry per line):
 
 ``phones61.txt``
     The 61 TIMIT phones in class order (ASCII sort order): class k of a
@@ -20,6 +22,7 @@ import importlib.resources
 from pathlib import Path
 
 __all__ = [
+    "FILES",
     "core_test_speakers",
     "data_file",
     "fold_map",
@@ -32,10 +35,10 @@ FILES = ("phones61.txt", "phones61-48-39.txt", "core_test_speakers.txt")
 
 
 def data_file(name: str) -> Path:
-    """Path of one of the recipe's data files (see :data:`FILES`)."""
+    """Path of one of the TIMIT data files (see :data:`FILES`)."""
     if name not in FILES:
         raise ValueError(f"unknown TIMIT recipe file {name!r}; known: {', '.join(FILES)}")
-    return Path(str(importlib.resources.files(__name__).joinpath(name)))
+    return Path(str(importlib.resources.files(__package__).joinpath(name)))
 
 
 def _lines(name: str) -> list[list[str]]:
