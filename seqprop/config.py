@@ -68,6 +68,7 @@ __all__ = [
     "parse_override",
     "resolve_paths",
     "save_config",
+    "toml_literal",
 ]
 
 KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
@@ -516,7 +517,8 @@ def resolve_paths(config: RunConfig, base: str | os.PathLike[str] | None = None)
     )
 
 
-def _toml_value(value: Any) -> str:
+def toml_literal(value: Any) -> str:
+    """``value`` (bool, int, float or str) as a TOML literal; TypeError for anything else."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -538,13 +540,13 @@ def dumps_toml(config: RunConfig) -> str:
     lines = ["# seqprop run configuration (resolved)"]
     for key in _TOP_LEVEL:
         if data.get(key) is not None:
-            lines.append(f"{key} = {_toml_value(data[key])}")
+            lines.append(f"{key} = {toml_literal(data[key])}")
     for section in _SECTIONS:
         lines.append("")
         lines.append(f"[{section}]")
         for name, value in data[section].items():
             if value is not None:
-                lines.append(f"{name} = {_toml_value(value)}")
+                lines.append(f"{name} = {toml_literal(value)}")
     return "\n".join(lines) + "\n"
 
 

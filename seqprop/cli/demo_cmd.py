@@ -1,4 +1,4 @@
-"""``seqprop demo``: the paper's main comparison in miniature, offline, in a few minutes.
+"""``seqprop demo``: the paper's main comparison in miniature, offline, in about a minute.
 
 Generates the synthetic speech corpus (:mod:`seqprop.corpora.synthetic`),
 trains a bidirectional LSTM and a unidirectional LSTM of about the same
@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="generate a synthetic corpus, train a BLSTM and an LSTM, compare them",
         description=(
-            "Offline demonstration (a few minutes on 2 cores): generate the synthetic speech "
+            "Offline demonstration (under a minute on 2 cores once installed): generate the synthetic speech "
             "corpus, train a bidirectional and a unidirectional LSTM with early stopping, "
             "evaluate both on the test split, print a table and save learning curves "
             "(PNG, when matplotlib is installed)."
@@ -133,85 +133,69 @@ def _plot(results: list[dict[str, Any]], path: Path) -> str:
     return str(path)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from seqprop.checkpoint import json_clean, write_text_atomic
-    from seqprop.corpora.synthetic import generate_corpus
-    from seqprop.training import Callback, Trainer
-
-    plan = QUICK if args.quick else FULL
-    out = Path(args.out)
-    _prepare_out(out)
-    total0 = time.perf_counter()
-
-    t0 = time.perf_counter()
-    print(f"generating the synthetic speech corpus in {out / 'data'} ...", flush=True)
-    files = generate_corpus(
-        out / "data",
-        seed=args.seed,
-        overwrite=True,
-        progress=not args.no_progress,
-        **plan["corpus"],
-    )
-    print(f"  done in {time.perf_counter() - t0:.1f}s", flush=True)
+def _epoch_printer(name: str) -> Any:
+    """A callback printing a line per epoch of net ``name``."""
+    from seqprop.training import Callback
 
     class _Epochs(Callback):
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def on_train_begin(self, trainer):
+        def on_train_begin(self, trainer) -> None:
             from seqprop.kernels.cache import cache_is_cold
 
             if cache_is_cold():
                 print("  compiling kernels (first run only)...", flush=True)
 
-        def on_epoch_end(self, trainer, r):
+        def on_epoch_end(self, trainer, r) -> None:
             print(
-                f"  {self.name} epoch {r['epoch']:2d}: train error {r['train_frame_error']:.3f}"
+                f"  {name} epoch {r['epoch']:2d}: train error {r['train_frame_error']:.3f}"
                 f"  validation error {r['validation_frame_error']:.3f}"
                 f"{'  (best)' if r['best'] else ''}",
                 flush=True,
             )
 
-    results = []
-    for name, model in plan["nets"]:
-        config = {
-            "model": {**model, "dtype": "float32"},
-            "data": {
-                "train": str(files["train"]),
-                "validation": str(files["validation"]),
-                "test": str(files["test"]),
-            },
-            "train": {**plan["train"], "seed": args.seed, "progress": not args.no_progress},
-        }
-        run_dir = out / "runs" / name.lower()
-        print(
-            f"training {name} ({model['kind']}, {model['hidden_size']} blocks"
-            f"{' per direction' if model['kind'] == 'blstm' else ''}) -> {run_dir}",
-            flush=True,
-        )
-        t0 = time.perf_counter()
-        with Trainer(config, run_dir=run_dir, callbacks=[_Epochs(name)]) as trainer:
-            trainer.fit()
-        seconds = time.perf_counter() - t0
-        test = trainer.test_result_
-        results.append(
-            {
-                "net": name,
-                "kind": model["kind"],
-                "hidden_size": model["hidden_size"],
-                "parameters": trainer.net.num_parameters,
-                "epochs": trainer.n_epochs_,
-                "best_epoch": trainer.best_epoch_,
-                "validation_accuracy": 1.0 - trainer.best_score_,
-                "test_accuracy": test.frame_accuracy,
-                "test_majority_accuracy": test.majority_accuracy,
-                "test_frames": test.n_frames,
-                "seconds": seconds,
-                "run_dir": str(run_dir),
-                "history": trainer.history,
-            }
-        )
+    return _Epochs()
 
+
+def _train_net(name: str, model: dict, files: dict, plan: dict, args, out: Path) -> dict:
+    """Train one net of the demo and return its row of the results."""
+    from seqprop.training import Trainer
+
+    config = {
+        "model": {**model, "dtype": "float32"},
+        "data": {
+            "train": str(files["train"]),
+            "validation": str(files["validation"]),
+            "test": str(files["test"]),
+        },
+        "train": {**plan["train"], "seed": args.seed, "progress": not args.no_progress},
+    }
+    run_dir = out / "runs" / name.lower()
+    print(
+        f"training {name} ({model['kind']}, {model['hidden_size']} blocks"
+        f"{' per direction' if model['kind'] == 'blstm' else ''}) -> {run_dir}",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    with Trainer(config, run_dir=run_dir, callbacks=[_epoch_printer(name)]) as trainer:
+        trainer.fit()
+    test = trainer.test_result_
+    return {
+        "net": name,
+        "kind": model["kind"],
+        "hidden_size": model["hidden_size"],
+        "parameters": trainer.net.num_parameters,
+        "epochs": trainer.n_epochs_,
+        "best_epoch": trainer.best_epoch_,
+        "validation_accuracy": 1.0 - trainer.best_score_,
+        "test_accuracy": test.frame_accuracy,
+        "test_majority_accuracy": test.majority_accuracy,
+        "test_frames": test.n_frames,
+        "seconds": time.perf_counter() - t0,
+        "run_dir": str(run_dir),
+        "history": trainer.history,
+    }
+
+
+def _print_table(results: list[dict[str, Any]], quick: bool) -> None:
     print()
     header = (
         f"{'net':<6} {'hidden':>8} {'parameters':>10} {'epochs':>6} {'best':>5} "
@@ -236,7 +220,30 @@ def run_demo(args: argparse.Namespace) -> int:
         verdict = f"BLSTM beats LSTM by {diff * 100:.1f} points of test frame accuracy"
     else:
         verdict = f"BLSTM does not beat LSTM here ({diff * 100:+.1f} points of test accuracy)"
-    print(verdict + (" (--quick: far too small to mean anything)" if args.quick else ""))
+    print(verdict + (" (--quick: far too small to mean anything)" if quick else ""))
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from seqprop.checkpoint import json_clean, write_text_atomic
+    from seqprop.corpora.synthetic import generate_corpus
+
+    plan = QUICK if args.quick else FULL
+    out = Path(args.out)
+    _prepare_out(out)
+    total0 = time.perf_counter()
+
+    t0 = time.perf_counter()
+    print(f"generating the synthetic speech corpus in {out / 'data'} ...", flush=True)
+    files = generate_corpus(
+        out / "data",
+        seed=args.seed,
+        overwrite=True,
+        progress=not args.no_progress,
+        **plan["corpus"],
+    )
+    print(f"  done in {time.perf_counter() - t0:.1f}s", flush=True)
+    results = [_train_net(name, model, files, plan, args, out) for name, model in plan["nets"]]
+    _print_table(results, args.quick)
     png = _plot(results, out / "learning_curves.png")
     print(f"learning curves: {png}")
     summary = {

@@ -194,21 +194,16 @@ def _value_text(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9_.+]", "_", text)
 
 
-def _toml_literal(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    raise ConfigError(f"cannot use {type(value).__name__} {value!r} as a configuration value")
-
-
 def override(key: str, value: Any) -> str:
     """``key=value`` with ``value`` as a TOML literal, as ``--set`` takes it."""
-    return f"{key}={_toml_literal(value)}"
+    from seqprop.config import toml_literal
+
+    try:
+        return f"{key}={toml_literal(value)}"
+    except TypeError:
+        raise ConfigError(
+            f"cannot use {type(value).__name__} {value!r} as a configuration value"
+        ) from None
 
 
 # ===================================================================== reading
