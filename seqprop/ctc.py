@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from seqprop._parallel import get_num_threads, run_pair
 from seqprop.kernels import ctc as _k
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 REDUCTIONS = ("sum", "mean")
+_MIN_SPLIT_WORK = 200_000  # below this (frames x (outputs + cells)), one thread
 
 
 def _int_array(a, name: str, ndim: int) -> np.ndarray:
@@ -202,9 +204,8 @@ def ctc_loss_and_grad(
     elif out.shape != shape or out.dtype != x.dtype or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous {x.dtype} array of shape {shape}")
     dx = out.reshape(x.shape)
-    losses = np.empty(x.shape[1], dtype=np.float64)
     scale = 1.0 if reduction == "sum" else 1.0 / x.shape[1]
-    _k.ctc_loss_grad(x, lengths, labels, label_lengths, scale, True, False, losses, dx)
+    losses = _run(x, lengths, labels, label_lengths, scale, dx)
     return _reduce(losses, reduction), losses, out
 
 
@@ -217,10 +218,33 @@ def ctc_loss(logits, lengths, labels, label_lengths=None, *, reduction: str = "s
     losses : (B,) float64
     """
     x, lengths, labels, label_lengths = _prepare(logits, lengths, labels, label_lengths, reduction)
-    losses = np.empty(x.shape[1], dtype=np.float64)
-    dummy = np.empty((1, 1, 1), dtype=x.dtype)
-    _k.ctc_loss_grad(x, lengths, labels, label_lengths, 1.0, False, False, losses, dummy)
+    losses = _run(x, lengths, labels, label_lengths, 1.0, None)
     return _reduce(losses, reduction), losses
+
+
+def _run(x, lengths, labels, label_lengths, scale, dx) -> np.ndarray:
+    """Call the kernel, on two threads (two halves of the batch) when that pays.
+
+    Each sequence is computed by the same arithmetic whichever thread runs
+    it, so the results do not depend on the number of threads.
+    """
+    B, C = x.shape[1], x.shape[2]
+    losses = np.empty(B, dtype=np.float64)
+    with_grad = dx is not None
+    if dx is None:
+        dx = np.empty((1, 1, 1), dtype=x.dtype)
+
+    def part(b0: int, b1: int):
+        args = (x, lengths, labels, label_lengths, b0, b1, scale, with_grad, False, losses, dx)
+        return lambda: _k.ctc_loss_grad(*args)
+
+    work = np.cumsum(lengths * (C + 6 * label_lengths + 3))
+    if B >= 2 and work[-1] >= _MIN_SPLIT_WORK and get_num_threads() >= 2:
+        half = int(np.clip(np.searchsorted(work, work[-1] / 2) + 1, 1, B - 1))
+        run_pair(part(0, half), part(half, B))
+    else:
+        part(0, B)()
+    return losses
 
 
 def _reduce(losses: np.ndarray, reduction: str) -> float:

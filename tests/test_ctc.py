@@ -68,8 +68,9 @@ def kernel_run(x, lengths, labels, label_lengths, force_log, with_grad=True):
     """Call the kernel directly (to force the log-space path); returns (losses, grad, n_log)."""
     losses = np.empty(x.shape[1])
     grad = np.full_like(x, np.nan)
+    B = x.shape[1]
     n_log = kernels.ctc_loss_grad(
-        x, lengths, labels, label_lengths, 1.0, with_grad, force_log, losses, grad
+        x, lengths, labels, label_lengths, 0, B, 1.0, with_grad, force_log, losses, grad
     )
     return losses, grad, n_log
 
@@ -527,3 +528,28 @@ def test_label_error_rate():
         ctc.label_error_rate([[]], [[1]])
     with pytest.raises(ValueError, match="hypothesis 1"):
         ctc.label_error_rate(refs, [[1], [0.5], []])
+
+
+def test_results_do_not_depend_on_the_number_of_threads():
+    from seqprop import _parallel
+
+    rng = np.random.default_rng(12)
+    T, B, C = 300, 5, 20
+    x = rng.normal(size=(T, B, C)).astype(np.float32)
+    lengths = np.array([300, 250, 120, 300, 90])
+    labels = rng.integers(0, C - 1, size=(B, 30))
+    label_lengths = np.array([30, 25, 10, 0, 20])
+    results = []
+    try:
+        for n in (1, 2):
+            _parallel.set_num_threads(n)
+            results.append(ctc.ctc_loss_and_grad(x, lengths, labels, label_lengths))
+            results.append(ctc.ctc_loss(x, lengths, labels, label_lengths))
+    finally:
+        _parallel.set_num_threads(None)
+    (t1, l1, g1), (f1, fl1), (t2, l2, g2), (f2, fl2) = results
+    assert t1 == t2 == f1 == f2
+    np.testing.assert_array_equal(l1, l2)
+    np.testing.assert_array_equal(fl1, l1)
+    np.testing.assert_array_equal(fl2, l1)
+    np.testing.assert_array_equal(g1, g2)

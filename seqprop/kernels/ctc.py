@@ -99,69 +99,40 @@ def _softmax_seq(logits, b, n_frames, probs, lse):
 def _forward_linear(probs, ext, skip, S, n_frames, alpha):
     """Rescaled forward pass; returns (ok, ln p). ok is False when a cell underflows.
 
-    ``alpha`` (T, S + 2): cell s of frame t is ``alpha[t, s + 2]``; the first
-    two columns stay 0 so that the recursion needs no branches.
+    ``alpha`` (T, S + 2): cell s of frame t is ``alpha[t, s + 2]``, each frame
+    scaled to sum 1; the first two columns stay 0 so that the recursion needs
+    no branches.
     """
     log_scale = 0.0
     for t in range(n_frames):
         lo, hi = _band(S, n_frames, t)
-        row = alpha[t]
-        for c in range(S + 2):
-            row[c] = 0.0
-        y = probs[t]
+        for c in range(lo + 2):
+            alpha[t, c] = 0.0
+        for c in range(hi + 3, S + 2):
+            alpha[t, c] = 0.0
         csum = 0.0
         bad = False
         if t == 0:
             for s in range(lo, hi + 1):
-                v = y[ext[s]]
-                row[s + 2] = v
+                v = probs[0, ext[s]]
+                alpha[0, s + 2] = v
                 csum += v
                 bad |= v < _TINY
         else:
-            prev = alpha[t - 1]
             for s in range(lo, hi + 1):
-                a = prev[s + 2] + prev[s + 1] + skip[s] * prev[s]
-                v = a * y[ext[s]]
-                row[s + 2] = v
+                a = alpha[t - 1, s + 2] + alpha[t - 1, s + 1] + skip[s] * alpha[t - 1, s]
+                v = a * probs[t, ext[s]]
+                alpha[t, s + 2] = v
                 csum += v
-                if v < _TINY and a > 0.0:
-                    bad = True
+                bad |= (v < _TINY) & (a > 0.0)
         if bad or not (csum > 0.0):
             return False, 0.0
         inv = 1.0 / csum
-        for s in range(lo, hi + 1):
-            row[s + 2] *= inv
+        for s in range(lo + 2, hi + 3):
+            alpha[t, s] *= inv
         log_scale += math.log(csum)
     end = alpha[n_frames - 1, S + 1] + alpha[n_frames - 1, S]  # cells S - 1 and S - 2
     return True, log_scale + math.log(end)
-
-
-@jit
-def _backward_step_linear(probs, ext, skip, S, n_frames, t, nxt, cur, w):
-    """``cur`` = rescaled beta of frame t from ``nxt`` (frame t + 1); False on underflow."""
-    lo1, hi1 = _band(S, n_frames, t + 1)
-    y = probs[t + 1]
-    for c in range(S + 2):
-        w[c] = 0.0
-        cur[c] = 0.0
-    for s in range(lo1, hi1 + 1):
-        bv = nxt[s]
-        v = bv * y[ext[s]]
-        w[s] = v
-        if v < _TINY and bv > 0.0:
-            return False
-    lo, hi = _band(S, n_frames, t)
-    csum = 0.0
-    for s in range(lo, hi + 1):
-        v = w[s] + w[s + 1] + skip[s + 2] * w[s + 2]
-        cur[s] = v
-        csum += v
-    if not (csum > 0.0):
-        return False
-    inv = 1.0 / csum
-    for s in range(lo, hi + 1):
-        cur[s] *= inv
-    return True
 
 
 @jit
@@ -169,37 +140,64 @@ def _backward_grad_linear(probs, ext, skip, S, n_frames, alpha, bt, w, occ, b, s
     """Rescaled backward pass fused with the gradient; False when the fast path cannot be trusted.
 
     ``bt`` (2, S + 2) holds beta of frames t and t + 1 (cell s at column s,
-    the last two columns 0). At each frame the occupancies alpha * beta are
-    normalised by their sum, which is p(z|x) times the frame's scale factors;
-    ``dlogits[t, b] = scale * (y(t) - occupancy)``.
+    the last two columns 0), each frame's beta unnormalised, the scale being
+    folded into the next frame's products. At each frame the occupancies
+    alpha * beta are normalised by their sum z, which is p(z|x) times the
+    frames' scale factors; ``dlogits[t, b] = scale * (y(t) - occupancy)``.
     """
     C = probs.shape[1]
     cur, nxt = bt[0], bt[1]
-    for c in range(S + 2):
-        cur[c] = 0.0
+    cur[: S + 2] = 0.0
     cur[S - 1] = 1.0
     if S >= 2:
         cur[S - 2] = 1.0
+    bsum = 2.0 if S >= 2 else 1.0
     for t in range(n_frames - 1, -1, -1):
+        lo, hi = _band(S, n_frames, t)
         if t < n_frames - 1:
             cur, nxt = nxt, cur
-            if not _backward_step_linear(probs, ext, skip, S, n_frames, t, nxt, cur, w):
+            binv = 1.0 / bsum
+            top = min(hi + 2, S - 1)
+            bad = False
+            for s in range(lo, top + 1):
+                bv = nxt[s]
+                v = bv * (probs[t + 1, ext[s]] * binv)
+                w[s] = v
+                bad |= (v < _TINY) & (bv > 0.0)
+            if bad:
                 return False
-        lo, hi = _band(S, n_frames, t)
-        arow = alpha[t]
+            w[top + 1] = 0.0
+            w[top + 2] = 0.0
+            for c in range(lo):
+                cur[c] = 0.0
+            for c in range(hi + 1, S + 2):
+                cur[c] = 0.0
         for k in range(C):
             occ[k] = 0.0
-        z = 0.0
+        bsum = 0.0
+        z_blank = 0.0  # blank occupancy kept apart: even cells
+        z_label = 0.0
+        last = t == n_frames - 1
         for s in range(lo, hi + 1):
-            g = arow[s + 2] * cur[s]
-            z += g
-            occ[ext[s]] += g
-        if not (z >= _TINY_Z):
+            if last:
+                v = cur[s]
+            else:
+                v = w[s] + w[s + 1] + skip[s + 2] * w[s + 2]
+                cur[s] = v
+            bsum += v
+            g = alpha[t, s + 2] * v
+            if s % 2 == 0:
+                z_blank += g
+            else:
+                z_label += g
+                occ[ext[s]] += g
+        occ[C - 1] = z_blank
+        z = z_blank + z_label
+        if not (z >= _TINY_Z and z >= _TINY_Z * bsum and bsum > 0.0):
             return False
         inv = 1.0 / z
-        y = probs[t]
         for k in range(C):
-            dlogits[t, b, k] = scale * (y[k] - occ[k] * inv)
+            dlogits[t, b, k] = scale * (probs[t, k] - occ[k] * inv)
     return True
 
 
@@ -278,7 +276,17 @@ def _grad_log(probs, ext, S, n_frames, alpha, beta, b, scale, occ, g, dlogits):
 
 @jit
 def ctc_loss_grad(
-    logits, lengths, labels, label_lengths, grad_scale, with_grad, force_log, losses, dlogits
+    logits,
+    lengths,
+    labels,
+    label_lengths,
+    b_start,
+    b_stop,
+    grad_scale,
+    with_grad,
+    force_log,
+    losses,
+    dlogits,
 ):
     """CTC loss -ln p(z|x) per sequence and, optionally, its gradient at the softmax input.
 
@@ -292,6 +300,10 @@ def ctc_loss_grad(
         Targets; row b's first ``label_lengths[b]`` entries are in [0, C - 1).
     label_lengths : (B,) int64
         Every target feasible: its length plus its adjacent repeats <= lengths[b].
+    b_start, b_stop : int
+        The sequences computed, ``range(b_start, b_stop)``; only their entries
+        of ``losses`` and ``dlogits`` are written (two calls on disjoint
+        ranges may run on two threads).
     grad_scale : float
         The gradient written is ``grad_scale * dloss_b / dlogits``.
     with_grad : bool
@@ -319,7 +331,7 @@ def ctc_loss_grad(
     ext = np.empty(s_max, dtype=np.int64)
     skip = np.empty(s_max + 2, dtype=np.float64)
     n_log = 0
-    for b in range(B):
+    for b in range(b_start, b_stop):
         n = lengths[b]
         S = _extend(labels, b, label_lengths[b], blank, ext, skip)
         _softmax_seq(logits, b, n, probs, lse)
@@ -367,27 +379,35 @@ def _offer(score, cid, top_score, top_id, count, min_i, width):
 
 
 @jit
-def _beam_candidates(y, K, nb, beam_node, parent, label, node_pos, pb, pnb, s_pb, s_pnb, ext):
-    """One frame of prefix search: stay (blank / repeat) and extension probabilities.
+def _beam_stays(y, K, nb, beam_node, tree, pb, pnb, s_pb, s_pnb, mark, stamp):
+    """One frame of prefix search for the prefixes in the beam.
 
-    An extension that equals a prefix already in the beam is merged into it
-    (``ext`` set to -1 there).
+    ``s_pb[j]``, ``s_pnb[j]``: probability of prefix j at this frame ending in
+    a blank / in its last label. A beam prefix that is another beam prefix
+    plus one label also receives that extension's probability, and the pair
+    (parent position, label) is marked with ``stamp`` so that it is not
+    offered again as a new prefix.
     """
+    parent, label, node_pos = tree[0], tree[1], tree[4]
     yb = np.float64(y[K])
     for j in range(nb):
-        tot = pb[j] + pnb[j]
         last = label[beam_node[j]]
-        s_pb[j] = tot * yb
+        s_pb[j] = (pb[j] + pnb[j]) * yb
         s_pnb[j] = pnb[j] * np.float64(y[last]) if last >= 0 else 0.0
-        for k in range(K):
-            ext[j, k] = (pb[j] if k == last else tot) * np.float64(y[k])
     for i in range(nb):
         node = beam_node[i]
         par = parent[node]
         if par >= 0 and node_pos[par] >= 0:
             j = node_pos[par]
-            s_pnb[i] += ext[j, label[node]]
-            ext[j, label[node]] = -1.0
+            k = label[node]
+            s_pnb[i] += _extension(pb[j], pnb[j], label[beam_node[j]], k, y)
+            mark[j, k] = stamp
+
+
+@jit
+def _extension(pb, pnb, last, k, y):
+    """Probability of a prefix extended by label k at this frame (after a blank if k repeats)."""
+    return (pb if k == last else pb + pnb) * np.float64(y[k])
 
 
 @jit
@@ -424,7 +444,7 @@ def _prefix_search_seq(probs, b, n_frames, width, st, tree, out_labels):
     K = probs.shape[2] - 1
     parent, label, node_pos = tree[0], tree[1], tree[4]
     pb, pnb, s_pb, s_pnb, top_score, n_pb, n_pnb = st[0], st[1], st[2], st[3], st[4], st[5], st[6]
-    ext = np.empty((width, K), dtype=np.float64)
+    mark = np.full((width, K), -1, dtype=np.int64)
     beam_node = np.zeros(width, dtype=np.int64)
     new_node = np.zeros(width, dtype=np.int64)
     top_id = np.zeros(width, dtype=np.int64)
@@ -435,15 +455,22 @@ def _prefix_search_seq(probs, b, n_frames, width, st, tree, out_labels):
         for j in range(nb):
             node_pos[beam_node[j]] = j
         y = probs[t, b]
-        _beam_candidates(y, K, nb, beam_node, parent, label, node_pos, pb, pnb, s_pb, s_pnb, ext)
+        _beam_stays(y, K, nb, beam_node, tree, pb, pnb, s_pb, s_pnb, mark, t)
         count, min_i = 0, 0
         for j in range(nb):
             count, min_i = _offer(s_pb[j] + s_pnb[j], j, top_score, top_id, count, min_i, width)
+        y_max = 0.0
+        for k in range(K):
+            y_max = max(y_max, np.float64(y[k]))
         for j in range(nb):
+            if count == width and (pb[j] + pnb[j]) * y_max <= top_score[min_i]:
+                continue  # no extension of prefix j can enter the beam
+            last = label[beam_node[j]]
             for k in range(K):
-                if ext[j, k] >= 0.0:
-                    cid = width + j * K + k
-                    count, min_i = _offer(ext[j, k], cid, top_score, top_id, count, min_i, width)
+                e = _extension(pb[j], pnb[j], last, k, y)
+                if (count == width and e <= top_score[min_i]) or mark[j, k] == t:
+                    continue  # not among the best, or merged into a beam prefix
+                count, min_i = _offer(e, width + j * K + k, top_score, top_id, count, min_i, width)
         for j in range(nb):
             node_pos[beam_node[j]] = -1
         m = 0.0
@@ -454,7 +481,8 @@ def _prefix_search_seq(probs, b, n_frames, width, st, tree, out_labels):
             else:
                 j, k = (cid - width) // K, (cid - width) % K
                 node, n_nodes = _child(beam_node[j], k, tree, n_nodes)
-                new_node[i], n_pb[i], n_pnb[i] = node, 0.0, ext[j, k]
+                e = _extension(pb[j], pnb[j], label[beam_node[j]], k, y)
+                new_node[i], n_pb[i], n_pnb[i] = node, 0.0, e
             m = max(m, n_pb[i] + n_pnb[i])
         inv = 1.0 / m if m > 0.0 else 1.0
         log_scale += math.log(m) if m > 0.0 else _NEG_INF
