@@ -20,15 +20,19 @@ error at the softmax input is ``y_k(t) - sum_{s: z'(s)=k} alpha_t(s) beta_t(s) /
 
 Numerics. Everything is accumulated in float64 whatever the logits' dtype
 (a float32 alpha would lose the small ratios between paths). The fast path
-keeps alpha and beta in linear space, each frame rescaled to sum 1 (the
-paper's section 4.1 rescaling); p is the product of the scale factors. It is
-exact to rounding as long as every reachable cell stays a normal float64
-number; whenever a cell would fall below 1e-300 (relative to its frame, i.e.
-the paths disagree by more than ~690 nats) or the occupancies of a frame sum
-below 1e-290, that sequence is recomputed entirely in log space, which has no
-range limit. Both paths are tested against a brute-force sum over alignments.
-Sequences are processed one after another in a plain loop, so results do not
-depend on threads.
+keeps alpha and beta in linear space with per-frame rescaling (the paper's
+section 4.1): each frame of alpha is scaled to sum 1 and ln p is the sum of
+the logs of the scale factors; each frame of beta is scaled by the inverse of
+the previous frame's sum (folded into the next products). The gradient needs
+no scale factor: the occupancies alpha_t(s) beta_t(s) of a frame are divided
+by their own sum. This is exact to rounding as long as every reachable cell
+stays a normal float64 number; whenever a cell would fall below 1e-300
+(relative to its frame, i.e. the paths disagree by more than ~690 nats) or
+the occupancies of a frame sum below 1e-290, that sequence is recomputed
+entirely in log space, which has no range limit. Both paths are tested
+against a brute-force sum over alignments. Each sequence is computed by the
+same arithmetic whichever call and thread computes it, so results do not
+depend on how a batch is split over threads.
 """
 
 import math
