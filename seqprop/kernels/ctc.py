@@ -329,7 +329,7 @@ def ctc_loss_grad(
     probs = np.empty((T, C), dtype=np.float64)
     lse = np.empty(T, dtype=np.float64)
     alpha = np.empty((T, s_max + 2), dtype=np.float64)
-    beta = np.empty((T, s_max + 2), dtype=np.float64)
+    beta = np.empty((2, s_max + 2), dtype=np.float64)  # all T rows only for log space
     w = np.empty(s_max + 2, dtype=np.float64)
     occ = np.empty(C, dtype=np.float64)
     ext = np.empty(s_max, dtype=np.int64)
@@ -350,6 +350,8 @@ def ctc_loss_grad(
             n_log += 1
             log_p = _forward_log(logits, b, lse, ext, skip, S, n, alpha)
             if with_grad:
+                if beta.shape[0] < T:
+                    beta = np.empty((T, s_max + 2), dtype=np.float64)
                 _backward_log(logits, b, lse, ext, skip, S, n, beta, w)
                 _grad_log(probs, ext, S, n, alpha, beta, b, grad_scale, occ, w, dlogits)
         losses[b] = -log_p
