@@ -474,8 +474,8 @@ def test_merge_framewise_and_fold_labels():
 
 
 def test_fold_labels_with_timit_folding():
+    from seqprop.corpora.timit import phones as timit
     from seqprop.evaluation import timit_folding
-    from seqprop.recipes import timit
 
     names = list(timit.phones61())
     lut, folded = timit_folding(names)
