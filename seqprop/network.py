@@ -340,12 +340,19 @@ def make_network(
     activation : {"tanh", "logistic"}
         MLP hidden unit nonlinearity.
     num_layers : int
-        Hidden layers stacked (1 in the paper).
+        Hidden layers stacked (1 in the paper). ``kind="mlp"`` also takes 0:
+        no hidden layer, the head reads the input window directly (with
+        ``window=0`` the input frame itself; ``hidden_size`` is then unused),
+        e.g. a single logistic neuron (``docs/HEADS.md``).
     head : str
         The output head (:mod:`seqprop.heads`, ``docs/HEADS.md``): ``"softmax"``
-        (default), the paper's framewise classifier.
+        (default), the paper's framewise classifier; ``"sequence"``,
+        ``"logistic"``, ``"squared_error"``.
     **head_options
-        Options of the head (none for ``"softmax"``).
+        Options of the head (none for ``"softmax"``; see each head class).
+        Arguments describing the hidden layers (``Head.structure_names``,
+        e.g. whether the top layer is bidirectional) are filled in here,
+        not passed by the caller.
 
     Returns
     -------
@@ -358,7 +365,14 @@ def make_network(
     input_size = _positive_int(input_size, "input_size")
     hidden_size = _positive_int(hidden_size, "hidden_size")
     num_classes = _positive_int(num_classes, "num_classes")
-    num_layers = _positive_int(num_layers, "num_layers")
+    no_hidden = (
+        not isinstance(num_layers, bool)
+        and isinstance(num_layers, int | np.integer)
+        and num_layers == 0
+    )
+    if no_hidden and kind != "mlp":
+        raise ValueError(f"num_layers=0 (no hidden layer) needs kind 'mlp', got kind {kind!r}")
+    num_layers = 0 if no_hidden else _positive_int(num_layers, "num_layers")
     if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
         raise ValueError(f"window must be a non-negative integer, got {window!r}")
     window = int(window)
@@ -418,7 +432,14 @@ def make_network(
             f"head {head!r} has no option {unknown[0]!r} (its options: "
             f"{', '.join(head_cls.option_names) or 'none'})"
         )
-    out = head_cls(size, num_classes, **head_options)
+    top = hidden[-1][1]
+    structure = {"directions": 2 if isinstance(top, Bidirectional) else 1}
+    out = head_cls(
+        size,
+        num_classes,
+        **head_options,
+        **{k: structure[k] for k in head_cls.structure_names},
+    )
     spec.update(head=head, **out.options())
     net = Network(hidden, out, dtype=dtype, spec=spec)
     net.init_parameters(random_state)

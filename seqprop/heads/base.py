@@ -76,10 +76,18 @@ class Head:
         validation set to pick the best epoch.
     option_names : tuple of str
         Keyword options of the constructor (``make_network`` passes them on).
+    structure_names : tuple of str
+        Keyword arguments of the constructor that describe the hidden layers
+        below the head; ``make_network`` fills them in from the network it
+        builds (they are not user options and are not stored in ``spec``).
+        Known: ``directions``, 2 when the top hidden layer is bidirectional
+        (its output is ``concat(fwd, bwd)``, forward first, each half D/2
+        wide), else 1.
     """
 
     name: ClassVar[str] = ""
     option_names: ClassVar[tuple[str, ...]] = ()
+    structure_names: ClassVar[tuple[str, ...]] = ()
     count_names: ClassVar[tuple[str, ...]] = ()
     selection: ClassVar[str] = ""
 
