@@ -268,7 +268,7 @@ class Network:
 
     def predict_proba(self, x, lengths) -> np.ndarray:
         """The head's outputs: for the softmax head class probabilities (T, B, K), zero past
-        each length."""
+        each length (the sequence head: (B, K); ``docs/HEADS.md`` lists every head's)."""
         x, lengths, _ = self._prepare(x, lengths)
         with blas_single_thread():
             h, _ = self._hidden_forward(x, lengths)
@@ -276,7 +276,7 @@ class Network:
 
     def predict(self, x, lengths):
         """The head's decisions: for the softmax head the most probable class per frame
-        (T, B), -1 past each length."""
+        (T, B), -1 past each length (the sequence head: (B,); ``docs/HEADS.md``)."""
         x, lengths, _ = self._prepare(x, lengths)
         with blas_single_thread():
             h, _ = self._hidden_forward(x, lengths)

@@ -70,7 +70,10 @@ class Head:
         Registry name (``make_network(..., head=name)``, ``[model] head``).
     count_names : tuple of str
         Names of the counts in :attr:`StepResult.counts`; the first is the
-        number of scored units.
+        number of scored units. A head whose counts depend on its size (one
+        per output) sets them per instance in ``__init__``; they must not
+        clash with a trainer's own sums (``loss_sum``, ``sequences``,
+        ``seconds``).
     selection : str
         The metric (a key of :meth:`metrics`) training minimises on the
         validation set to pick the best epoch.
