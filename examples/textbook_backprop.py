@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 import seqprop
-from seqprop.gradcheck import gradcheck
+from seqprop.gradient_check import gradcheck
 from seqprop.optim import SGD
 
 

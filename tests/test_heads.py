@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import seqprop
-from seqprop.gradcheck import gradcheck
+from seqprop.gradient_check import gradcheck
 from seqprop.heads import LogisticHead, SequenceHead, SquaredErrorHead, get_head
 from seqprop.optim import SGD
 
