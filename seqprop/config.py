@@ -151,9 +151,8 @@ class ModelConfig:
         _choice(self.activation, ACTIVATIONS, f"{prefix}.activation")
         _at_least(self.num_layers, 1, f"{prefix}.num_layers")
         _choice(self.dtype, DTYPES, f"{prefix}.dtype")
-        from seqprop.heads import HEADS
-
-        _choice(self.head, tuple(HEADS), f"{prefix}.head")
+        # the heads whose targets the data pipeline feeds to the trainer so far
+        _choice(self.head, ("softmax",), f"{prefix}.head")
         _at_least(self.delay, 0, f"{prefix}.delay")
 
 
