@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from seqprop.data import Preprocessor, check_dataset_matches, delay_sequence
 from seqprop.errors import DataError
 from seqprop.heads import StepResult
 
@@ -41,115 +42,6 @@ __all__ = [
     "timit_folding",
     "write_predictions",
 ]
-
-
-def delay_sequence(
-    x: np.ndarray, y: np.ndarray | None, delay: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Delay the targets of one sequence by ``delay`` frames.
-
-    Parameters
-    ----------
-    x : (T, I) ndarray
-        Inputs.
-    y : (T,) int ndarray or None
-        Targets (-1 = unlabelled).
-    delay : int
-        d >= 0.
-
-    Returns
-    -------
-    x_d : (T + d, I) ndarray
-        ``x`` followed by ``d`` frames of zeros (same dtype).
-    y_d : (T + d,) int32 ndarray or None
-        ``-1`` for the first ``d`` frames, then ``y``: ``y_d[t + d] = y[t]``,
-        so the network's output at frame ``t + d`` is scored against the
-        class of frame ``t``, having seen inputs up to frame ``t + d``.
-
-    With ``delay = 0`` the arrays are returned unchanged.
-    """
-    if delay < 0:
-        raise ValueError(f"delay must be >= 0, got {delay}")
-    if delay == 0:
-        return x, y
-    x_d = np.zeros((x.shape[0] + delay, *x.shape[1:]), dtype=x.dtype)
-    x_d[: x.shape[0]] = x
-    if y is None:
-        return x_d, None
-    y_d = np.full(y.shape[0] + delay, -1, dtype=np.int32)
-    y_d[delay:] = y
-    return x_d, y_d
-
-
-@dataclass
-class Preprocessor:
-    """Normalisation and target delay, turning dataset sequences into network input.
-
-    Attributes
-    ----------
-    dtype : numpy dtype
-        The network's dtype.
-    mean, std : (I,) float64 ndarray or None
-        Normalisation; None = inputs used as stored.
-    delay : int
-        Target delay in frames.
-    """
-
-    dtype: np.dtype
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
-    delay: int = 0
-
-    def __post_init__(self) -> None:
-        self.dtype = np.dtype(self.dtype)
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("give both mean and std, or neither")
-        if self.mean is not None:
-            self.mean = np.asarray(self.mean, dtype=np.float64)
-            self.std = np.asarray(self.std, dtype=np.float64)
-
-    def __call__(
-        self, x: np.ndarray, y: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Transform one sequence: x (T, I), y (T,) -> x (T + d, I) in ``dtype``, y (T + d,)."""
-        if self.mean is not None:
-            xn = (np.asarray(x, dtype=np.float64) - self.mean) / self.std
-            x = xn.astype(self.dtype, copy=False)
-        else:
-            x = np.asarray(x, dtype=self.dtype)
-        if y is not None:
-            y = np.asarray(y, dtype=np.int32)
-        return delay_sequence(x, y, self.delay)
-
-
-def check_dataset_matches(
-    dataset: Any, *, input_size: int, class_names: Sequence[str], what: str = "the model"
-) -> None:
-    """Raise :class:`DataError` unless ``dataset`` has the given feature size and classes."""
-    where = f"{dataset.path}" + (f" group {dataset.group!r}" if dataset.group else "")
-    if dataset.input_size != input_size:
-        raise DataError(
-            f"{where}: {dataset.input_size} features per frame, {what} expects {input_size}"
-        )
-    names = list(dataset.class_names)
-    if len(names) != len(class_names):
-        raise DataError(f"{where}: {len(names)} classes, {what} has {len(class_names)}")
-    if names != list(class_names):
-        k = next(i for i, (a, b) in enumerate(zip(names, class_names, strict=True)) if a != b)
-        raise DataError(
-            f"{where}: class names differ from {what}'s (class {k} is {names[k]!r} here, "
-            f"{class_names[k]!r} there)"
-        )
-
-
-def _pad(xs: list[np.ndarray], ys: list[np.ndarray] | None, dtype: np.dtype):
-    from seqprop.batching import pad_sequences
-
-    if len(xs) == 1:
-        x = xs[0][:, None, :]
-        y = None if ys is None else ys[0][:, None]
-        return x, y, np.array([xs[0].shape[0]], dtype=np.int64)
-    return pad_sequences(xs, ys, dtype)
 
 
 def _eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -208,8 +100,7 @@ def iter_posteriors(
     d = preprocessor.delay
     for idx in _eval_batches(np.asarray(dataset.lengths), batch_size):
         raw = [dataset[int(i)] for i in idx]
-        xs = [preprocessor(x)[0] for x, _ in raw]
-        x, _, lengths = _pad(xs, None, preprocessor.dtype)
+        x, lengths = preprocessor.batch([x for x, _ in raw])
         proba = net.predict_proba(x, lengths)
         for b, i in enumerate(idx):
             n = raw[b][0].shape[0]

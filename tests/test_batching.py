@@ -1,11 +1,11 @@
-"""Tests of seqprop.batching: padding and batch orders."""
+"""Tests of seqprop.data.batching: padding and batch orders."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqprop.batching import as_rng, batch_order, pad_sequences
+from seqprop.data import as_rng, batch_order, pad_sequences
 
 lengths_st = st.lists(st.integers(0, 40), min_size=1, max_size=60)
 

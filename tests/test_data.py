@@ -413,7 +413,7 @@ def test_check_values_false_skips_the_scan(tmp_path):
 
 def test_scan_in_blocks_finds_late_errors(tmp_path, monkeypatch):
     """With tiny blocks, the scan still finds the first offending sequence."""
-    monkeypatch.setattr(data, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(data.schema, "BLOCK_BYTES", 64)
     xs, ys = make_sequences(n=30, min_len=4)
     flat = _poke(np.concatenate(ys), xs, 27, 3, 99)
     path = write_raw(tmp_path / "late.h5", xs, ys, replace={"targets": flat}, chunks=(5, 4))
@@ -486,7 +486,7 @@ def _boom_in_the_middle(monkeypatch):
             raise RuntimeError("simulated failure while writing")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(data.np, "concatenate", concatenate)
+    monkeypatch.setattr(np, "concatenate", concatenate)
 
 
 def test_atomic_write_new_file(tmp_path, seqs, monkeypatch):
@@ -717,7 +717,7 @@ def test_class_counts_and_summary(good_file, seqs):
 
 
 def test_compute_normalisation(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "BLOCK_BYTES", 256)  # many blocks
+    monkeypatch.setattr(data.schema, "BLOCK_BYTES", 256)  # many blocks
     rng = np.random.default_rng(0)
     xs = [
         (1e4 + rng.normal(size=(rng.integers(5, 40), 3)) * [1, 2, 0]).astype(np.float32)

@@ -220,9 +220,8 @@ def _load(args: argparse.Namespace):
     The dataset is checked against the model by ``evaluate`` / ``write_predictions``.
     """
     from seqprop.checkpoint import load_model
-    from seqprop.data import open_dataset
+    from seqprop.data import Preprocessor, open_dataset
     from seqprop.errors import DataError
-    from seqprop.evaluation import Preprocessor
 
     if args.batch_size < 1:
         raise DataError(f"--batch-size must be >= 1, got {args.batch_size}")

@@ -131,8 +131,8 @@ def _start(point: GridPoint, run_dir: Path, threads: int | None) -> tuple[Any, b
 
 def _evaluate_splits(trainer: Any) -> dict[str, Any]:
     """The best model's scores on the training, validation and test sets (those it has)."""
+    from seqprop.data import open_split
     from seqprop.evaluation import evaluate
-    from seqprop.training import _open
 
     cfg = trainer.config
     net, pre, names = trainer.net, trainer.preprocessor, trainer.state.class_names
@@ -148,7 +148,7 @@ def _evaluate_splits(trainer: Any) -> dict[str, Any]:
     if trainer.test_result_ is not None:
         splits["test"] = _split_summary(trainer.test_result_)
     elif cfg.data.test:
-        with _open(cfg.data.test, cfg.data.group, False, "test") as test:
+        with open_split(cfg.data.test, cfg.data.group, False, "test") as test:
             splits["test"] = _split_summary(
                 evaluate(net, test, pre, class_names=names, batch_size=batch)
             )

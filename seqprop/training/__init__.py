@@ -12,11 +12,11 @@
     progress bar built on it.
 """
 
-from seqprop.evaluation import delay_sequence
+from seqprop.data import delay_sequence
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
 from seqprop.training.rundir import CONFIG_NAME, METRICS_NAME, RUN_FILES, TEST_NAME, RunDirectory
 from seqprop.training.stopping import EarlyStopping, StopReason
-from seqprop.training.trainer import RESUMABLE_KEYS, Trainer, TrainingDiverged, _open, train  # noqa: F401 (_open: until the data pipeline has it)
+from seqprop.training.trainer import RESUMABLE_KEYS, Trainer, TrainingDiverged, train
 
 __all__ = [
     "CONFIG_NAME",

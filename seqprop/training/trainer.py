@@ -28,7 +28,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,16 @@ from seqprop.config import (
     loads_toml,
     resolve_paths,
 )
-from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
-from seqprop.evaluation import (
-    EvaluationResult,
+from seqprop.data import (
+    PreparedSplit,
     Preprocessor,
+    batch_order,
     check_dataset_matches,
-    evaluate,
-    score,
+    compute_normalisation,
+    open_split,
 )
+from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
+from seqprop.evaluation import EvaluationResult, evaluate, score
 from seqprop.optim import Optimizer, make_optimizer
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
 from seqprop.training.rundir import RunDirectory
@@ -88,63 +90,6 @@ RESUMABLE_KEYS = frozenset(
 
 class TrainingDiverged(SeqpropError):
     """The loss became NaN or infinite (learning rate too high?)."""
-
-
-# --------------------------------------------------------------------- data
-class _Split:
-    """A dataset's sequences as the network sees them (normalised, delayed).
-
-    Attributes
-    ----------
-    lengths : (N,) int64
-        Frames per sequence after the delay (T_i + d).
-    """
-
-    def __init__(self, dataset: Any, pre: Preprocessor, cache: bool) -> None:
-        self.dataset = dataset
-        self.pre = pre
-        self.lengths = np.asarray(dataset.lengths, dtype=np.int64) + pre.delay
-        self.tags = list(dataset.tags)
-        self._xs: list[np.ndarray] | None = None
-        self._ys: list[np.ndarray] | None = None
-        if cache:
-            self._xs, self._ys = [], []
-            for x, y in dataset:
-                xd, yd = pre(x, y)
-                self._xs.append(np.ascontiguousarray(xd))
-                self._ys.append(yd)
-
-    def __len__(self) -> int:
-        return int(self.lengths.shape[0])
-
-    def sequence(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._xs is not None:
-            return self._xs[i], self._ys[i]
-        x, y = self.dataset[int(i)]
-        return self.pre(x, y)
-
-    def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Padded batch: x (T, B, I), y (T, B) int32, lengths (B,) int64."""
-        from seqprop.batching import pad_sequences
-
-        if len(indices) == 1:
-            x, y = self.sequence(int(indices[0]))
-            return x[:, None, :], y[:, None], np.array([x.shape[0]], dtype=np.int64)
-        pairs = [self.sequence(int(i)) for i in indices]
-        return pad_sequences([p[0] for p in pairs], [p[1] for p in pairs], self.pre.dtype)
-
-
-def _open(path: str, group: str | None, in_memory: bool, role: str) -> Any:
-    """Open one split; in a file of several splits without ``data.group``, the one named ``role``."""
-    from seqprop.data import list_groups, open_dataset
-
-    if not Path(path).exists():
-        raise DataError(f"data.{role} = {path}: no such file")
-    if group is None:
-        groups = list_groups(path)
-        if len(groups) > 1 and role in groups:
-            group = role
-    return open_dataset(path, group=group, in_memory=in_memory)
 
 
 # --------------------------------------------------------------------- helpers
@@ -485,9 +430,11 @@ class Trainer:
         d = self.config.data
         self.close()
         try:
-            self.train_data = _open(d.train, d.group, d.in_memory, "train")
+            self.train_data = open_split(d.train, d.group, d.in_memory, "train")
             self.validation_data = (
-                _open(d.validation, d.group, d.in_memory, "validation") if d.validation else None
+                open_split(d.validation, d.group, d.in_memory, "validation")
+                if d.validation
+                else None
             )
             self._check_splits()
         except BaseException:
@@ -514,7 +461,7 @@ class Trainer:
                 "-1), so no epoch can be scored and no best model chosen"
             )
         if d.test:
-            with _open(d.test, d.group, False, "test") as test:
+            with open_split(d.test, d.group, False, "test") as test:
                 check_dataset_matches(
                     test, input_size=self.train_data.input_size, class_names=names, what=what
                 )
@@ -558,7 +505,6 @@ class Trainer:
             raise ConfigError(f"[model]: {exc}") from None
 
     def _setup(self) -> None:
-        from seqprop.data import compute_normalisation
 
         cfg = self.config
         if self.run is not None and not self._resuming:
@@ -576,9 +522,9 @@ class Trainer:
         self.net = net = self._build_network(state)
         self.optimizer = make_optimizer(net.flat_parameters, cfg.train)
         self.preprocessor = pre = Preprocessor(net.dtype, mean, std, cfg.model.delay)
-        self._train = _Split(self.train_data, pre, cache=cfg.data.in_memory)
+        self._train = PreparedSplit(self.train_data, pre, cache=cfg.data.in_memory)
         self._valid = (
-            _Split(self.validation_data, pre, cache=cfg.data.in_memory)
+            PreparedSplit(self.validation_data, pre, cache=cfg.data.in_memory)
             if self.validation_data is not None
             else None
         )
@@ -660,7 +606,6 @@ class Trainer:
 
     # ------------------------------------------------------------ epochs
     def _new_epoch_order(self) -> None:
-        from seqprop.batching import batch_order
 
         t = self.config.train
         batches = batch_order(
@@ -816,7 +761,7 @@ class Trainer:
         cfg = self.config
         if not cfg.data.test:
             return
-        with _open(cfg.data.test, cfg.data.group, cfg.data.in_memory, "test") as test:
+        with open_split(cfg.data.test, cfg.data.group, cfg.data.in_memory, "test") as test:
             self.test_result_ = evaluate(
                 self.net,
                 test,

@@ -1,0 +1,218 @@
+"""Input preprocessing shared by training, evaluation and prediction.
+
+What the network sees is a dataset's features after two transforms, applied
+identically when training, validating, evaluating and predicting:
+
+1. normalisation, ``(x - mean) / std`` with the training set's statistics
+   (stored with the model), computed in float64 and rounded to the network's
+   dtype;
+2. the target delay ``d`` (Graves & Schmidhuber 2005, section 5.2): the
+   network must output frame ``t``'s class when it sees frame ``t + d``, so a
+   unidirectional net gets ``d`` frames of future context. Each sequence is
+   extended by ``d`` frames of zero input and its targets shifted ``d`` frames
+   later (:func:`delay_sequence`); every original frame is still scored,
+   and the outputs for the original frames are ``out[d : d + T]``.
+
+:class:`Preprocessor` applies both to one sequence; :class:`PreparedSplit`
+serves a dataset's preprocessed sequences as padded batches
+(:func:`~seqprop.data.pad_sequences`); :func:`open_split` opens a configured
+split and :func:`check_dataset_matches` checks a dataset against a model.
+
+Shape legend: T = frames of a sequence, I = input features, K = classes,
+N = sequences, B = sequences in a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqprop.data.batching import pad_sequences
+from seqprop.data.normalise import apply_normalisation
+from seqprop.data.reader import SequenceDataset, list_groups, open_dataset
+from seqprop.errors import DataError
+
+__all__ = [
+    "PreparedSplit",
+    "Preprocessor",
+    "check_dataset_matches",
+    "delay_sequence",
+    "open_split",
+]
+
+
+def delay_sequence(
+    x: np.ndarray, y: np.ndarray | None, delay: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Delay the targets of one sequence by ``delay`` frames.
+
+    Parameters
+    ----------
+    x : (T, I) ndarray
+        Inputs.
+    y : (T,) int ndarray or None
+        Targets (-1 = unlabelled).
+    delay : int
+        d >= 0.
+
+    Returns
+    -------
+    x_d : (T + d, I) ndarray
+        ``x`` followed by ``d`` frames of zeros (same dtype).
+    y_d : (T + d,) int32 ndarray or None
+        ``-1`` for the first ``d`` frames, then ``y``: ``y_d[t + d] = y[t]``,
+        so the network's output at frame ``t + d`` is scored against the
+        class of frame ``t``, having seen inputs up to frame ``t + d``.
+
+    With ``delay = 0`` the arrays are returned unchanged.
+    """
+    if delay < 0:
+        raise ValueError(f"delay must be >= 0, got {delay}")
+    if delay == 0:
+        return x, y
+    x_d = np.zeros((x.shape[0] + delay, *x.shape[1:]), dtype=x.dtype)
+    x_d[: x.shape[0]] = x
+    if y is None:
+        return x_d, None
+    y_d = np.full(y.shape[0] + delay, -1, dtype=np.int32)
+    y_d[delay:] = y
+    return x_d, y_d
+
+
+@dataclass
+class Preprocessor:
+    """Normalisation and target delay, turning dataset sequences into network input.
+
+    Attributes
+    ----------
+    dtype : numpy dtype
+        The network's dtype.
+    mean, std : (I,) float64 ndarray or None
+        Normalisation; None = inputs used as stored.
+    delay : int
+        Target delay in frames.
+    """
+
+    dtype: np.dtype
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+    delay: int = 0
+
+    def __post_init__(self) -> None:
+        self.dtype = np.dtype(self.dtype)
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both mean and std, or neither")
+        if self.mean is not None:
+            self.mean = np.asarray(self.mean, dtype=np.float64)
+            self.std = np.asarray(self.std, dtype=np.float64)
+
+    def __call__(
+        self, x: np.ndarray, y: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Transform one sequence: x (T, I), y (T,) -> x (T + d, I) in ``dtype``, y (T + d,)."""
+        if self.mean is not None:
+            xn = apply_normalisation(np.asarray(x, dtype=np.float64), self.mean, self.std)
+            x = xn.astype(self.dtype, copy=False)
+        else:
+            x = np.asarray(x, dtype=self.dtype)
+        if y is not None:
+            y = np.asarray(y, dtype=np.int32)
+        return delay_sequence(x, y, self.delay)
+
+    def batch(self, xs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocess raw inputs (T_b, I) and pad them: x (T + d, B, I), lengths (B,) int64."""
+        x, _, lengths = pad_sequences([self(x)[0] for x in xs], None, self.dtype, copy=False)
+        return x, lengths
+
+
+class PreparedSplit:
+    """A dataset's sequences as the network sees them (normalised, delayed), in padded batches.
+
+    Parameters
+    ----------
+    dataset : SequenceDataset
+        Raw (unnormalised) sequences.
+    pre : Preprocessor
+    cache : bool
+        Preprocess every sequence once, up front, and keep them in memory;
+        otherwise read and preprocess on demand.
+
+    Attributes
+    ----------
+    lengths : (N,) int64
+        Frames per sequence after the delay (T_i + d).
+    tags : list of N str
+    """
+
+    def __init__(self, dataset: Any, pre: Preprocessor, cache: bool) -> None:
+        self.dataset = dataset
+        self.pre = pre
+        self.lengths = np.asarray(dataset.lengths, dtype=np.int64) + pre.delay
+        self.tags = list(dataset.tags)
+        self._xs: list[np.ndarray] | None = None
+        self._ys: list[np.ndarray] | None = None
+        if cache:
+            self._xs, self._ys = [], []
+            for x, y in dataset:
+                xd, yd = pre(x, y)
+                self._xs.append(np.ascontiguousarray(xd))
+                self._ys.append(yd)
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def sequence(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sequence ``i`` preprocessed: x (T_i + d, I) in the network's dtype, y (T_i + d,) int32."""
+        if self._xs is not None:
+            return self._xs[i], self._ys[i]
+        x, y = self.dataset[int(i)]
+        return self.pre(x, y)
+
+    def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
+        """Padded batch: x (T, B, I), y (T, B) int32, lengths (B,) int64.
+
+        A batch of one sequence is a view of it (no copy).
+        """
+        pairs = [self.sequence(int(i)) for i in indices]
+        return pad_sequences(
+            [p[0] for p in pairs], [p[1] for p in pairs], self.pre.dtype, copy=False
+        )
+
+
+def open_split(path: str, group: str | None, in_memory: bool, role: str) -> SequenceDataset:
+    """Open the configured split ``data.<role>``.
+
+    In a file of several splits without ``group``, the one named ``role``
+    (``"train"``, ``"validation"``, ``"test"``) when there is one.
+    """
+    if not Path(path).exists():
+        raise DataError(f"data.{role} = {path}: no such file")
+    if group is None:
+        groups = list_groups(path)
+        if len(groups) > 1 and role in groups:
+            group = role
+    return open_dataset(path, group=group, in_memory=in_memory)
+
+
+def check_dataset_matches(
+    dataset: Any, *, input_size: int, class_names: Sequence[str], what: str = "the model"
+) -> None:
+    """Raise :class:`DataError` unless ``dataset`` has the given feature size and classes."""
+    where = f"{dataset.path}" + (f" group {dataset.group!r}" if dataset.group else "")
+    if dataset.input_size != input_size:
+        raise DataError(
+            f"{where}: {dataset.input_size} features per frame, {what} expects {input_size}"
+        )
+    names = list(dataset.class_names)
+    if len(names) != len(class_names):
+        raise DataError(f"{where}: {len(names)} classes, {what} has {len(class_names)}")
+    if names != list(class_names):
+        k = next(i for i, (a, b) in enumerate(zip(names, class_names, strict=True)) if a != b)
+        raise DataError(
+            f"{where}: class names differ from {what}'s (class {k} is {names[k]!r} here, "
+            f"{class_names[k]!r} there)"
+        )

@@ -1,0 +1,537 @@
+"""Reading one split of a ``seqprop.sequences`` HDF5 file, streamed or in memory.
+
+A split holds N variable-length sequences back to back: ``inputs``
+(N_frames, I) float, ``targets`` (N_frames,) int (``-1`` = unlabelled),
+``seq_lengths`` (N,) and ``seq_tags`` (N,), plus attributes (``docs/FORMAT.md``
+has the full format). :func:`open_dataset` validates a split with the rules of
+:mod:`seqprop.data.schema` and returns a :class:`SequenceDataset`, which either
+keeps the file open and reads each sequence's byte range on demand, or reads
+``inputs`` and ``targets`` into memory once; both serve the same values.
+
+Shape legend: N = sequences, T = frames of one sequence (or of the longest in a
+batch), B = sequences in a batch, I = input features, K = classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from seqprop.data import schema
+from seqprop.data.batching import Batch, as_rng, batch_order, pad_sequences
+from seqprop.data.normalise import apply_normalisation, normalisation_pair
+from seqprop.data.schema import (
+    CHUNK_CACHE_BYTES,
+    CHUNK_CACHE_SLOTS,
+    Location,
+    SplitLayout,
+    block_rows,
+    check_inputs_finite,
+    check_targets_in_range,
+    find_splits,
+    validate_split,
+)
+from seqprop.errors import DataError
+
+__all__ = ["SequenceDataset", "list_groups", "open_dataset"]
+
+
+class SequenceDataset:
+    """A validated split of an HDF5 sequence file (see ``docs/FORMAT.md``).
+
+    Made by :func:`open_dataset`. With ``in_memory=False`` the file stays open
+    and each sequence's slice is read on demand; with ``in_memory=True`` the
+    inputs and targets are read once and the file is closed. Both serve the
+    same values. Use as a context manager, or call :meth:`close`.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+    group : str or None
+        The split's group in the file, None for a one-split file.
+    lengths : (N,) int64 ndarray
+    offsets : (N + 1,) int64 ndarray
+        Frame offset of each sequence's start; ``offsets[-1] == n_frames``.
+    tags : list of str
+    class_names : list of str
+    feature_names : list of str or None
+    source : str or None
+    mean, std : (I,) float64 ndarray or None
+        Normalisation statistics stored in the file.
+    normalisation : tuple of two (I,) float32 ndarrays, or None
+        The (mean, std) applied to every input read, if any.
+    input_size, num_classes, n_frames : int
+    in_memory : bool
+    """
+
+    def __init__(self) -> None:  # filled in by open_dataset
+        self.path: pathlib.Path
+        self.group: str | None = None
+        self.lengths: np.ndarray
+        self.offsets: np.ndarray
+        self.tags: list[str]
+        self.class_names: list[str]
+        self.feature_names: list[str] | None = None
+        self.source: str | None = None
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.normalisation: tuple[np.ndarray, np.ndarray] | None = None
+        self.input_size: int = 0
+        self.num_classes: int = 0
+        self.n_frames: int = 0
+        self.in_memory: bool = False
+        self._file = None
+        self._inputs = None  # h5py.Dataset or ndarray
+        self._targets = None
+
+    @classmethod
+    def _from_layout(cls, layout: SplitLayout) -> SequenceDataset:
+        """A streamed dataset over the (validated) split ``layout`` describes."""
+        ds = cls()
+        ds.path = layout.location.path
+        ds.group = layout.location.group
+        ds.lengths = layout.lengths
+        ds.offsets = layout.offsets
+        ds.tags = layout.tags
+        ds.class_names = layout.class_names
+        ds.feature_names = layout.feature_names
+        ds.source = layout.source
+        ds.mean = layout.mean
+        ds.std = layout.std
+        ds.input_size = layout.input_size
+        ds.num_classes = len(layout.class_names)
+        ds.n_frames = layout.n_frames
+        ds._inputs = layout.inputs
+        ds._targets = layout.targets
+        return ds
+
+    # -- basic protocol -------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(self.lengths.shape[0])
+
+    def __repr__(self) -> str:
+        where = f"{self.path}" + (f" group {self.group!r}" if self.group else "")
+        mode = "in memory" if self.in_memory else "streamed"
+        return (
+            f"<SequenceDataset {where}: {len(self)} sequences, {self.n_frames} frames, "
+            f"{self.input_size} inputs, {self.num_classes} classes, {mode}>"
+        )
+
+    def __enter__(self) -> SequenceDataset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (a no-op when already closed or in memory)."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+            self._file = None
+            if not self.in_memory:
+                self._inputs = self._targets = None
+
+    @property
+    def closed(self) -> bool:
+        """True once the dataset can no longer read (streamed and closed)."""
+        return self._inputs is None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        if not self.in_memory:
+            state["_file"] = state["_inputs"] = state["_targets"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if not self.in_memory:  # reopen without re-validating
+            self._open_file()
+
+    # -- low-level reads ------------------------------------------------------
+
+    def _where(self, name: str) -> str:
+        return Location(self.path, self.group).dataset(name)
+
+    def _open_file(self) -> None:
+        f = _open_h5(self.path)
+        root = f[self.group] if self.group else f
+        self._file = f
+        self._inputs = root["inputs"]
+        self._targets = root["targets"]
+
+    def _check_open(self) -> None:
+        if self._inputs is None:
+            raise DataError(f"{self.path}: the dataset is closed")
+
+    def _read_frames(
+        self, start: int, stop: int, normalised: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (stop-start, I) float32 and targets (stop-start,) int32 of a frame range.
+
+        Fresh arrays; the inputs normalised (if the dataset normalises) unless
+        ``normalised`` is false.
+        """
+        self._check_open()
+        if self.in_memory:
+            x = self._inputs[start:stop].copy()
+            y = self._targets[start:stop].copy()
+        else:
+            try:
+                x = self._inputs[start:stop]
+                y = self._targets[start:stop]
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise DataError(
+                    f"{self._where('inputs')}: cannot read frames {start}:{stop} ({exc})"
+                ) from None
+            if x.dtype != np.float32:
+                x = x.astype(np.float32)
+            if y.dtype != np.int32:
+                y = y.astype(np.int32)
+        if normalised and self.normalisation is not None:
+            apply_normalisation(x, *self.normalisation, out=x)
+        return x, y
+
+    def _index(self, i: Any) -> int:
+        if isinstance(i, bool) or not isinstance(i, int | np.integer):
+            raise TypeError(f"sequence index must be an integer, got {type(i).__name__}")
+        n = len(self)
+        j = int(i)
+        if j < 0:
+            j += n
+        if not 0 <= j < n:
+            raise IndexError(f"sequence index {i} out of range for {n} sequences")
+        return j
+
+    def _batch_indices(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """``indices`` as a (B,) int64 array of valid, non-negative sequence indices."""
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or idx.size == 0 or (idx.dtype.kind not in "iu"):
+            raise TypeError("indices must be a non-empty 1-D array of integers")
+        n = len(self)
+        idx = idx.astype(np.int64)
+        idx = np.where(idx < 0, idx + n, idx)
+        if idx.min() < 0 or idx.max() >= n:
+            bad = int(np.asarray(indices)[(idx < 0) | (idx >= n)][0])
+            raise IndexError(f"sequence index {bad} out of range for {n} sequences")
+        return idx
+
+    def _raw_sequences(self, idx: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Unnormalised inputs and targets of the sequences ``idx``, in that order.
+
+        In memory: views of the stored arrays. Streamed: views into one read
+        per run of consecutive indices (runs taken in file order).
+        """
+        self._check_open()
+        if self.in_memory:
+            bounds = [(int(self.offsets[s]), int(self.offsets[s + 1])) for s in idx.tolist()]
+            return [self._inputs[a:e] for a, e in bounds], [self._targets[a:e] for a, e in bounds]
+        xs: list[Any] = [None] * idx.size
+        ys: list[Any] = [None] * idx.size
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        breaks = np.flatnonzero(np.diff(sorted_idx) != 1) + 1
+        for run in np.split(np.arange(idx.size), breaks):
+            first, last = int(sorted_idx[run[0]]), int(sorted_idx[run[-1]])
+            start = int(self.offsets[first])
+            xr, yr = self._read_frames(start, int(self.offsets[last + 1]), normalised=False)
+            for r in run.tolist():
+                s = int(sorted_idx[r])
+                a, e = int(self.offsets[s]) - start, int(self.offsets[s + 1]) - start
+                xs[int(order[r])] = xr[a:e]
+                ys[int(order[r])] = yr[a:e]
+        return xs, ys
+
+    # -- public access --------------------------------------------------------
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sequence ``i``: inputs (T, I) float32 and targets (T,) int32 (fresh arrays)."""
+        j = self._index(i)
+        return self._read_frames(int(self.offsets[j]), int(self.offsets[j + 1]))
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (x (T, I) float32, y (T,) int32) for every sequence in file order.
+
+        Streams: consecutive sequences are read in blocks of about
+        ``BLOCK_BYTES`` (one read per block), never the whole file.
+        """
+        n = len(self)
+        max_frames = max(1, schema.BLOCK_BYTES // (4 * max(1, self.input_size)))
+        i = 0
+        while i < n:
+            # extend the block while it stays under max_frames (always >= 1 sequence)
+            j = int(np.searchsorted(self.offsets, self.offsets[i] + max_frames, side="right")) - 1
+            j = min(max(j, i + 1), n)
+            start = int(self.offsets[i])
+            x, y = self._read_frames(start, int(self.offsets[j]))
+            for k in range(i, j):
+                a, b = int(self.offsets[k]) - start, int(self.offsets[k + 1]) - start
+                yield x[a:b], y[a:b]
+            i = j
+
+    def read_batch(self, indices: Sequence[int] | np.ndarray) -> Batch:
+        """Read the sequences ``indices`` (B,) as one padded :class:`Batch`.
+
+        Negative indices count from the end; an index may repeat. Streamed,
+        each run of consecutive indices is read with one call. The arrays are
+        fresh (a batch of one sequence is a view of a fresh read).
+        """
+        idx = self._batch_indices(indices)
+        lengths = self.lengths[idx]
+        if idx.size == 1:
+            xs, ys = self._read_frames(int(self.offsets[idx[0]]), int(self.offsets[idx[0] + 1]))
+            x, y, _ = pad_sequences([xs], [ys], np.float32, copy=False)
+            return Batch(x=x, y=y, lengths=lengths, indices=idx)
+        xs, ys = self._raw_sequences(idx)
+        x, y, _ = pad_sequences(xs, ys, np.float32)
+        if self.normalisation is not None:
+            for b, n in enumerate(lengths.tolist()):
+                apply_normalisation(x[:n, b], *self.normalisation, out=x[:n, b])
+        return Batch(x=x, y=y, lengths=lengths, indices=idx)
+
+    def iter_batches(
+        self,
+        batch_size: int = 1,
+        *,
+        shuffle: bool = False,
+        seed: int | None = None,
+        rng: np.random.Generator | None = None,
+        sort_by_length: bool = False,
+        drop_last: bool = False,
+    ) -> Iterator[Batch]:
+        """Yield padded batches (see :func:`seqprop.data.batch_order`).
+
+        Parameters
+        ----------
+        batch_size : int
+            Sequences per batch (the last one may be smaller unless ``drop_last``).
+        shuffle : bool
+            Random order (a new one each call unless the same ``seed`` is given).
+        seed : int, optional
+            Seed for the order; give either ``seed`` or ``rng``.
+        rng : numpy.random.Generator, optional
+        sort_by_length : bool
+            Length buckets: batches of sequences of similar length.
+        drop_last : bool
+            Drop a final incomplete batch.
+
+        Yields
+        ------
+        Batch
+            x (T, B, I) float32, y (T, B) int32, lengths (B,), indices (B,).
+        """
+        if seed is not None and rng is not None:
+            raise ValueError("give either seed or rng, not both")
+        gen = as_rng(seed, "seed") if seed is not None else rng
+        if gen is not None:
+            gen = as_rng(gen)
+        order = batch_order(
+            self.lengths,
+            batch_size,
+            rng=gen,
+            shuffle=shuffle,
+            sort_by_length=sort_by_length,
+            drop_last=drop_last,
+        )
+        for idx in order:
+            yield self.read_batch(idx)
+
+    def raw_blocks(self, which: str) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(first frame, block)`` over all of ``"inputs"`` or ``"targets"``, unnormalised.
+
+        In memory: one block, the stored float32 / int32 array itself (do not
+        modify it). Streamed: blocks of about ``BLOCK_BYTES`` (whole chunks
+        for a chunked dataset) in the file's dtype.
+        """
+        self._check_open()
+        arr = self._inputs if which == "inputs" else self._targets
+        if self.in_memory:
+            yield 0, arr
+            return
+        rows = block_rows(arr, 4 * self.input_size if which == "inputs" else 4)
+        for start in range(0, self.n_frames, rows):
+            stop = min(self.n_frames, start + rows)
+            try:
+                block = arr[start:stop]
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise DataError(
+                    f"{self._where(which)}: cannot read frames {start}:{stop} ({exc})"
+                ) from None
+            yield start, block
+
+    def _load_into_memory(self) -> None:
+        """Replace the h5py datasets by float32/int32 arrays read in blocks."""
+        x = np.empty((self.n_frames, self.input_size), dtype=np.float32)
+        for start, block in self.raw_blocks("inputs"):
+            x[start : start + block.shape[0]] = block
+        y = np.empty(self.n_frames, dtype=np.int32)
+        for start, block in self.raw_blocks("targets"):
+            y[start : start + block.shape[0]] = block
+        self._inputs, self._targets = x, y
+
+    def read_targets(self) -> np.ndarray:
+        """All targets, concatenated in file order: (N_frames,) int32."""
+        out = np.empty(self.n_frames, dtype=np.int32)
+        for start, block in self.raw_blocks("targets"):
+            out[start : start + block.shape[0]] = block
+        return out
+
+    def class_counts(self) -> np.ndarray:
+        """Labelled frames per class: (K,) int64 (frames with target -1 are not counted)."""
+        counts = np.zeros(self.num_classes, dtype=np.int64)
+        for _, block in self.raw_blocks("targets"):
+            t = np.asarray(block).astype(np.int64, copy=False)
+            counts += np.bincount(t[t >= 0], minlength=self.num_classes)[: self.num_classes]
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-serialisable description of the split.
+
+        Keys: path, group, n_sequences, n_frames, input_size, num_classes,
+        length_min, length_mean, length_median, length_max, unlabelled_frames,
+        class_histogram (class name -> labelled frames, in class order),
+        source, has_normalisation, feature_names.
+        """
+        counts = self.class_counts()
+        return {
+            "path": str(self.path),
+            "group": self.group,
+            "n_sequences": len(self),
+            "n_frames": self.n_frames,
+            "input_size": self.input_size,
+            "num_classes": self.num_classes,
+            "length_min": int(self.lengths.min()),
+            "length_mean": float(self.lengths.mean()),
+            "length_median": float(np.median(self.lengths)),
+            "length_max": int(self.lengths.max()),
+            "unlabelled_frames": int(self.n_frames - counts.sum()),
+            "class_histogram": {
+                name: int(c) for name, c in zip(self.class_names, counts, strict=True)
+            },
+            "source": self.source,
+            "has_normalisation": self.mean is not None and self.std is not None,
+            "feature_names": self.feature_names,
+        }
+
+
+def _open_h5(path: pathlib.Path):
+    """Open an HDF5 file for reading, turning every failure into a DataError."""
+    import h5py
+
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, not an HDF5 file")
+    try:
+        with open(path, "rb") as fh:  # a clear error for unreadable files
+            fh.read(8)
+        is_h5 = h5py.is_hdf5(str(path))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from None
+    if not is_h5:
+        raise DataError(f"{path}: not an HDF5 file")
+    try:
+        return h5py.File(
+            str(path),
+            "r",
+            rdcc_nbytes=CHUNK_CACHE_BYTES,
+            rdcc_nslots=CHUNK_CACHE_SLOTS,
+            rdcc_w0=1.0,
+        )
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{path}: cannot open as HDF5, truncated or corrupt? ({exc})") from None
+
+
+def list_groups(path: str | os.PathLike) -> list[str]:
+    """Names of the groups that hold a split; ``[]`` when the file is one split at its root.
+
+    A group holds a split when it has an ``inputs`` member or a ``format``
+    attribute. Nested groups are listed by their path (``"a/b"``).
+
+    Raises
+    ------
+    DataError
+        The file is missing, not HDF5, or unreadable.
+    """
+    path = pathlib.Path(path)
+    f = _open_h5(path)
+    try:
+        return find_splits(f)
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise DataError(f"{path}: cannot read the file's groups ({exc})") from None
+    finally:
+        f.close()
+
+
+def open_dataset(
+    path: str | os.PathLike,
+    *,
+    group: str | None = None,
+    in_memory: bool = False,
+    normalise: bool | tuple[np.ndarray, np.ndarray] = False,
+    check_values: bool = True,
+) -> SequenceDataset:
+    """Open and validate one split of a ``seqprop.sequences`` HDF5 file.
+
+    Parameters
+    ----------
+    path : str or path-like
+    group : str, optional
+        The split's group. When None, the root must hold the split, or the
+        file must hold exactly one split group (which is then opened).
+    in_memory : bool
+        Read ``inputs`` and ``targets`` into memory once (and close the file);
+        otherwise keep the file open and read slices on demand.
+    normalise : bool or (mean, std)
+        ``True``: return inputs as ``(x - mean) / std`` with the file's stored
+        statistics; a pair of (I,) arrays: use those (e.g. the training split's
+        statistics on the test split); ``False``: raw inputs.
+    check_values : bool
+        Scan ``inputs`` for NaN/inf and ``targets`` for out-of-range classes
+        (in blocks). Turn off only for files known to be valid.
+
+    Returns
+    -------
+    SequenceDataset
+
+    Raises
+    ------
+    DataError
+        Naming the file, the dataset and the first offending sequence, for any
+        rule of ``docs/FORMAT.md`` the split breaks; also when ``group`` is
+        missing or when the file holds several splits and ``group`` is None.
+    """
+    path = pathlib.Path(path)
+    f = _open_h5(path)
+    try:
+        ds = SequenceDataset._from_layout(validate_split(f, path, group))
+        if check_values:
+            loc = Location(ds.path, ds.group)
+            check_targets_in_range(
+                ds.raw_blocks("targets"), ds.offsets, ds.num_classes, ds.tags, loc
+            )
+            check_inputs_finite(ds.raw_blocks("inputs"), ds.offsets, ds.tags, loc)
+        ds._file = f
+        if normalise is not False and normalise is not None:
+            ds.normalisation = normalisation_pair(ds, normalise)
+        if in_memory:
+            ds._load_into_memory()
+            ds.in_memory = True
+            f.close()
+            ds._file = None
+        return ds
+    except DataError:
+        f.close()
+        raise
+    except (OSError, RuntimeError, KeyError, TypeError) as exc:
+        f.close()
+        raise DataError(f"{path}: cannot read the file, truncated or corrupt? ({exc})") from None
+    except BaseException:
+        f.close()
+        raise

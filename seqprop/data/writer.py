@@ -1,0 +1,404 @@
+"""Writing sequences to a ``seqprop.sequences`` HDF5 file, atomically.
+
+:func:`write_dataset` checks its arguments with the rules a reader applies
+(``docs/FORMAT.md``), then writes one split, at the file's root or in a group,
+under a temporary name that replaces the destination only once complete.
+``inputs`` are written contiguously by default: a sequence is then one byte
+range, read without a chunk index or cache; chunks and compression are there
+for those who want them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from seqprop.data import schema
+from seqprop.data.normalise import check_statistics
+from seqprop.data.schema import CHUNK_BYTES, FORMAT, FORMAT_VERSION, tag_text
+from seqprop.errors import DataError
+
+__all__ = ["write_dataset"]
+
+logger = logging.getLogger("seqprop.data")
+
+
+# ------------------------------------------------------------------ checking the arguments
+@dataclass
+class _Split:
+    """A validated split, ready to write."""
+
+    xs: list[np.ndarray]  # float32 (T_i, I)
+    ys: list[np.ndarray]  # int (T_i,)
+    tags: list[str]
+    class_names: list[str]
+    feature_names: list[str] | None
+    stats: dict[str, np.ndarray]
+    n_in: int
+
+
+def _as_str_list(values: Any, name: str, where: str) -> list[str]:
+    if isinstance(values, str | bytes):
+        raise DataError(f"{where}: {name} must be a sequence of strings, not one string")
+    try:
+        out = list(values)
+    except TypeError:
+        raise DataError(f"{where}: {name} must be a sequence of strings") from None
+    for i, v in enumerate(out):
+        if isinstance(v, bytes | np.bytes_):
+            try:
+                out[i] = bytes(v).decode("utf-8")
+            except UnicodeDecodeError:
+                raise DataError(f"{where}: {name}[{i}] is not valid utf-8") from None
+        elif isinstance(v, str):
+            out[i] = str(v)
+        else:
+            raise DataError(f"{where}: {name}[{i}] must be a string, got {type(v).__name__}")
+    return out
+
+
+def _check_class_names(class_names: Any, where: str) -> list[str]:
+    names = _as_str_list(class_names, "class_names", where)
+    if not names:
+        raise DataError(f"{where}: class_names is empty (need at least one class)")
+    if len(set(names)) != len(names):
+        dup = next(n for i, n in enumerate(names) if n in names[:i])
+        raise DataError(f"{where}: class_names holds {dup!r} twice")
+    return names
+
+
+def _check_inputs(x: Any, n_in: int | None, seq: str, where: str) -> np.ndarray:
+    """One sequence's inputs as float32 (T, I): 2-D, I features (as the first), frames, finite."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "fiu" or x.ndim != 2:
+        raise DataError(
+            f"{where}: inputs, {seq}: must be a 2-D (T, I) float array, got dtype "
+            f"{x.dtype} shape {x.shape}"
+        )
+    if n_in is None:
+        if x.shape[1] < 1:
+            raise DataError(f"{where}: inputs, {seq}: has no features (shape {x.shape})")
+    elif x.shape[1] != n_in:
+        raise DataError(
+            f"{where}: inputs, {seq}: has {x.shape[1]} features, the first sequence {n_in}"
+        )
+    if x.shape[0] == 0:
+        raise DataError(f"{where}: inputs, {seq}: has no frames (zero-length sequence)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        x32 = x.astype(np.float32, copy=False)
+    finite = np.isfinite(x32)
+    if not finite.all():
+        r, c = (int(v) for v in np.argwhere(~finite)[0])
+        what = "NaN" if np.isnan(x32[r, c]) else "infinite (in float32)"
+        raise DataError(f"{where}: inputs, {seq}: frame {r} feature {c} is {what}")
+    return x32
+
+
+def _check_targets(y: Any, n_frames: int, k: int, seq: str, where: str) -> np.ndarray:
+    """One sequence's targets: (T,) integers in [-1, K)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n_frames:
+        raise DataError(
+            f"{where}: targets, {seq}: must have shape ({n_frames},) like its inputs, got {y.shape}"
+        )
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{where}: targets, {seq}: must be integer, got dtype {y.dtype}")
+    bad = (y < -1) | (y >= k)
+    if bad.any():
+        r = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{where}: targets, {seq}: frame {r} has target {y[r]}, outside [-1, {k})")
+    return y
+
+
+def _check_sequences(
+    inputs: Any, targets: Any, tags: Any, k: int, where: str
+) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
+    """Inputs (float32), targets and tags of every sequence, checked in order."""
+    try:
+        xs = list(inputs)
+        ys = list(targets)
+    except TypeError:
+        raise DataError(f"{where}: inputs and targets must be sequences of arrays") from None
+    if not xs:
+        raise DataError(f"{where}: inputs is empty (need at least one sequence)")
+    if len(ys) != len(xs):
+        raise DataError(f"{where}: {len(xs)} input sequences but {len(ys)} target sequences")
+    n = len(xs)
+    if tags is None:
+        tag_list = [f"seq{i}" for i in range(n)]
+    else:
+        tag_list = _as_str_list(tags, "tags", where)
+        if len(tag_list) != n:
+            raise DataError(f"{where}: {len(tag_list)} tags for {n} sequences")
+    out_x: list[np.ndarray] = []
+    out_y: list[np.ndarray] = []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        seq = tag_text(tag_list, i)
+        x32 = _check_inputs(x, out_x[0].shape[1] if out_x else None, seq, where)
+        out_y.append(_check_targets(y, x32.shape[0], k, seq, where))
+        out_x.append(x32)
+    return out_x, out_y, tag_list
+
+
+def _validate_for_write(
+    path: pathlib.Path,
+    inputs: Any,
+    targets: Any,
+    class_names: Any,
+    tags: Any,
+    feature_names: Any,
+    source: Any,
+    mean: Any,
+    std: Any,
+) -> _Split:
+    where = f"write_dataset({path})"
+    names = _check_class_names(class_names, where)
+    xs, ys, tag_list = _check_sequences(inputs, targets, tags, len(names), where)
+    n_in = xs[0].shape[1]
+    feats = None
+    if feature_names is not None:
+        feats = _as_str_list(feature_names, "feature_names", where)
+        if len(feats) != n_in:
+            raise DataError(f"{where}: {len(feats)} feature_names for {n_in} features")
+    if source is not None and not isinstance(source, str):
+        raise DataError(f"{where}: source must be a string, got {type(source).__name__}")
+    stats = check_statistics({"mean": mean, "std": std}, n_in, lambda name: f"{where}: {name}")
+    return _Split(xs, ys, tag_list, names, feats, stats, n_in)
+
+
+# ------------------------------------------------------------------ writing one split
+def _chunk_shapes(
+    chunks: bool | tuple[int, int] | None, compression: str | None, n_frames: int, n_in: int
+) -> tuple[tuple[int, int] | None, tuple[int] | None]:
+    """Chunk shapes of ``inputs`` and ``targets`` (None: contiguous); compression implies chunks."""
+    if compression is not None and chunks is None:
+        chunks = True
+    if chunks is True:
+        rows = max(1, min(n_frames, CHUNK_BYTES // (4 * n_in)))
+        chunks = (rows, n_in)
+    elif chunks is False:
+        chunks = None
+    if chunks is None:
+        return None, None
+    return chunks, (max(1, min(n_frames, chunks[0] * n_in)),)
+
+
+def _write_frames(dx: Any, dy: Any, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+    """Fill ``inputs`` and ``targets`` in blocks of whole sequences (about ``BLOCK_BYTES`` each)."""
+    max_frames = max(1, schema.BLOCK_BYTES // (4 * dx.shape[1]))
+    start = 0
+    i = 0
+    while i < len(xs):
+        j, frames = i, 0
+        while j < len(xs) and (j == i or frames + xs[j].shape[0] <= max_frames):
+            frames += xs[j].shape[0]
+            j += 1
+        dx[start : start + frames] = np.concatenate(xs[i:j], axis=0)
+        dy[start : start + frames] = np.concatenate(ys[i:j]).astype(dy.dtype)
+        start += frames
+        i = j
+
+
+def _write_attrs(root: Any, v: _Split, source: str | None) -> None:
+    import h5py
+
+    str_t = h5py.string_dtype("utf-8")
+    root.attrs.create("format", FORMAT, dtype=str_t)
+    root.attrs["format_version"] = np.int64(FORMAT_VERSION)
+    root.attrs.create("class_names", np.array(v.class_names, dtype=object), dtype=str_t)
+    if v.feature_names is not None:
+        root.attrs.create("feature_names", np.array(v.feature_names, dtype=object), dtype=str_t)
+    if source is not None:
+        root.attrs.create("source", source, dtype=str_t)
+    for name, a in v.stats.items():
+        root.attrs[name] = a
+
+
+def _write_split(
+    root: Any,
+    v: _Split,
+    source: str | None,
+    chunks: bool | tuple[int, int] | None,
+    compression: str | None,
+    compression_opts: Any,
+) -> None:
+    import h5py
+
+    lengths = np.array([x.shape[0] for x in v.xs], dtype=np.int64)
+    n_frames = int(lengths.sum())
+    xchunks, tchunks = _chunk_shapes(chunks, compression, n_frames, v.n_in)
+    tdtype = np.int16 if len(v.class_names) < 32767 else np.int32
+    packing = {"compression": compression, "compression_opts": compression_opts}
+    dx = root.create_dataset(
+        "inputs", shape=(n_frames, v.n_in), dtype=np.float32, chunks=xchunks, **packing
+    )
+    dy = root.create_dataset("targets", shape=(n_frames,), dtype=tdtype, chunks=tchunks, **packing)
+    _write_frames(dx, dy, v.xs, v.ys)
+    root.create_dataset("seq_lengths", data=lengths)
+    root.create_dataset(
+        "seq_tags", data=np.array(v.tags, dtype=object), dtype=h5py.string_dtype("utf-8")
+    )
+    _write_attrs(root, v, source)
+
+
+# ------------------------------------------------------------------ the file
+def _check_destination(path: pathlib.Path, group: str | None, overwrite: bool) -> str | None:
+    """The group key (None: the root); refuses a missing directory, a directory, an existing file."""
+    parent = path.parent if str(path.parent) else pathlib.Path(".")
+    if not parent.is_dir():
+        raise DataError(f"write_dataset({path}): directory {parent} does not exist")
+    if path.is_dir():
+        raise DataError(f"write_dataset({path}): is a directory")
+    key = None
+    if group is not None:
+        key = str(group).strip("/")
+        if not key:
+            raise DataError(f"write_dataset({path}): group must be a non-empty name")
+    if path.exists() and key is None and not overwrite:
+        raise DataError(f"{path}: file exists (pass overwrite=True to replace it)")
+    return key
+
+
+def _split_root(f: Any, path: pathlib.Path, key: str | None, overwrite: bool) -> Any:
+    """The group of the open file ``f`` to write the split into (a fresh one for ``key``)."""
+    if key is None:
+        return f
+    if "inputs" in f or "format" in f.attrs:
+        raise DataError(f"{path}: holds a split at its root; cannot add group {key!r}")
+    if key in f:
+        if not overwrite:
+            raise DataError(f"{path}: group {key!r} exists (pass overwrite=True to replace it)")
+        del f[key]
+    return f.create_group(key)
+
+
+def _open_temporary(tmp: pathlib.Path, path: pathlib.Path, key: str | None, exists: bool) -> Any:
+    """The temporary file, opened for writing (a copy of ``path`` when adding a group)."""
+    import h5py
+
+    if key is not None and exists:
+        if not h5py.is_hdf5(str(path)):
+            raise DataError(f"{path}: exists and is not an HDF5 file; cannot add group {key!r}")
+        shutil.copyfile(path, tmp)
+        mode = "r+"
+    else:
+        mode = "w"
+    try:
+        return h5py.File(str(tmp), mode, libver=("v108", "latest"))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot open to add group {key!r} ({exc})") from None
+
+
+def _replace(tmp: pathlib.Path, path: pathlib.Path, exists: bool) -> None:
+    """Sync ``tmp``, give it the destination's mode (or the umask's), move it onto ``path``."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    if exists:
+        shutil.copymode(path, tmp)
+    else:
+        os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+def write_dataset(
+    path: str | os.PathLike,
+    inputs: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray],
+    *,
+    class_names: Sequence[str],
+    tags: Sequence[str] | None = None,
+    feature_names: Sequence[str] | None = None,
+    source: str | None = None,
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+    group: str | None = None,
+    overwrite: bool = False,
+    chunks: bool | tuple[int, int] | None = None,
+    compression: str | None = None,
+    compression_opts: Any = None,
+) -> pathlib.Path:
+    """Write sequences to a ``seqprop.sequences`` HDF5 file (``docs/FORMAT.md``).
+
+    Everything is validated before anything is written (with the rules
+    :func:`~seqprop.data.open_dataset` applies). The file is written under a
+    temporary name in the destination directory and moved into place with
+    ``os.replace``, so the destination never holds a partial file and a
+    failure leaves an existing file unchanged.
+
+    With ``group``, the split goes into that group: the existing file (if
+    any) is copied to the temporary name, the group is added there, and the
+    copy replaces the original. This costs a copy of the file, fine for the
+    usual few splits; the file must not hold a split at its root. Replacing
+    an existing group (``overwrite=True``) leaves its old space unreclaimed
+    inside the file (HDF5 does not shrink files).
+
+    Parameters
+    ----------
+    path : str or path-like
+    inputs : sequence of N arrays, each (T_i, I)
+        Features; stored as float32 (must be finite in float32).
+    targets : sequence of N int arrays, each (T_i,)
+        Class indices in [-1, K), -1 = unlabelled; stored as int16 when
+        K < 32767, else int32.
+    class_names : sequence of K distinct str
+    tags : sequence of N str, optional
+        Sequence ids; default ``"seq0"``, ``"seq1"``, ...
+    feature_names : sequence of I str, optional
+    source : str, optional
+    mean, std : (I,) arrays, optional
+        Normalisation statistics to store (std > 0).
+    group : str, optional
+        Write the split into this group of a new or existing file.
+    overwrite : bool
+        Replace an existing file (or, with ``group``, an existing group).
+    chunks : bool or (rows, I), optional
+        Storage layout of ``inputs``: ``None``/``False`` contiguous (default;
+        fastest reads of whole sequences), ``True`` chunks of about 1 MiB, or
+        explicit chunk shape. Compression implies chunks.
+    compression, compression_opts : optional
+        Passed to h5py (e.g. ``"gzip"``, 4 or ``"lzf"``).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+
+    Raises
+    ------
+    DataError
+        Invalid data (naming the argument, the sequence index and tag), an
+        existing destination without ``overwrite``, a destination directory
+        that does not exist.
+    """
+    path = pathlib.Path(path)
+    v = _validate_for_write(
+        path, inputs, targets, class_names, tags, feature_names, source, mean, std
+    )
+    key = _check_destination(path, group, overwrite)
+    exists = path.exists()
+    parent = path.parent if str(path.parent) else pathlib.Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    os.close(fd)
+    tmp = pathlib.Path(tmp_name)
+    try:
+        with _open_temporary(tmp, path, key, exists) as f:
+            root = _split_root(f, path, key, overwrite)
+            _write_split(root, v, source, chunks, compression, compression_opts)
+        _replace(tmp, path, exists)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    logger.info("wrote %d sequences to %s%s", len(v.xs), path, f" group {key}" if key else "")
+    return path
