@@ -189,3 +189,35 @@ def test_as_rng():
     assert as_rng(g) is g
     assert isinstance(as_rng(None), np.random.Generator)
     assert as_rng(3).integers(1000) == np.random.default_rng(3).integers(1000)
+
+
+def test_pad_sequences_copy_false_views_one_sequence_of_the_dtype():
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    y = np.array([0, -1, 2], dtype=np.int32)
+    px, py, lengths = pad_sequences([x], [y], np.float32, copy=False)
+    assert px.shape == (3, 1, 2) and py.shape == (3, 1) and lengths.tolist() == [3]
+    assert np.shares_memory(px, x) and np.shares_memory(py, y)
+    # copies: by default, for another dtype, for int64 targets, for several sequences
+    for args, kw in (
+        (([x], [y], np.float32), {}),
+        (([x], [y], np.float64), {"copy": False}),
+        (([x], [y.astype(np.int64)], np.float32), {"copy": False}),
+        (([x, x], [y, y], np.float32), {"copy": False}),
+    ):
+        px, py, _ = pad_sequences(*args, **kw)
+        assert not np.shares_memory(px, x) and not np.shares_memory(py, y)
+        assert py.dtype == np.int32 and px.dtype == args[2]
+        np.testing.assert_array_equal(px[:, 0], x)
+    px, py, _ = pad_sequences([x], None, np.float32, copy=False)
+    assert py is None and np.shares_memory(px, x)
+    # validation still applies to the shortcut
+    with pytest.raises(ValueError, match=r"ys\[0\]"):
+        pad_sequences([x], [y[:2]], np.float32, copy=False)
+
+
+def test_seqprop_batching_still_importable():
+    import seqprop.batching
+    import seqprop.data
+
+    for name in seqprop.batching.__all__:
+        assert getattr(seqprop.batching, name) is getattr(seqprop.data, name)

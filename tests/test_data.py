@@ -849,3 +849,115 @@ def test_corrupt_compressed_data(tmp_path, seqs):
         with pytest.raises(DataError, match="cannot read"):
             for _ in ds:
                 pass
+
+
+# ---------------------------------------------------------------------------
+# one padding, one normalisation, the shared preprocessing
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+@pytest.mark.parametrize("normalise", [False, True])
+def test_read_batch_is_pad_sequences_of_the_sequences(tmp_path, seqs, in_memory, normalise):
+    xs, ys = seqs
+    stats = {"mean": np.linspace(-1, 1, 4), "std": np.linspace(0.3, 3, 4)}
+    path = write_dataset(tmp_path / "p.h5", xs, ys, class_names=CLASSES, chunks=(5, 4), **stats)
+    with open_dataset(path, in_memory=in_memory, normalise=normalise) as ds:
+        for idx in ([4], [0, 1, 2], [11, 3, 3, 0, 7], list(range(12))):
+            batch = ds.read_batch(idx)
+            x, y, lengths = data.pad_sequences([ds[i][0] for i in idx], [ds[i][1] for i in idx])
+            assert batch.x.tobytes() == x.tobytes() and batch.y.tobytes() == y.tobytes()
+            np.testing.assert_array_equal(batch.lengths, lengths)
+            if normalise:  # float32 arithmetic, as apply_normalisation does it
+                i = idx[-1]
+                mean32, std32 = stats["mean"].astype(np.float32), stats["std"].astype(np.float32)
+                expect = (xs[i] - mean32) / std32
+                assert expect.dtype == np.float32
+                assert batch.x[: len(xs[i]), -1].tobytes() == expect.tobytes()
+
+
+def test_apply_normalisation_in_place_and_new():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    mean, std = np.array([0.1, -2.0, 3.0]), np.array([0.5, 1.5, 4.0])
+    out = data.apply_normalisation(x.astype(np.float64), mean, std)
+    assert out.dtype == np.float64
+    assert out.tobytes() == ((x.astype(np.float64) - mean) / std).tobytes()
+    m32, s32 = mean.astype(np.float32), std.astype(np.float32)
+    y = x.copy()
+    assert data.apply_normalisation(y, m32, s32, out=y) is y
+    assert y.tobytes() == ((x - m32) / s32).tobytes()
+    col = np.zeros((4, 2, 3), np.float32)  # a strided view of a padded batch
+    col[:3, 1] = x[:3]
+    data.apply_normalisation(col[:3, 1], m32, s32, out=col[:3, 1])
+    assert col[:3, 1].tobytes() == ((x[:3] - m32) / s32).tobytes()
+    assert not col[3].any() and not col[:, 0].any()
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_prepared_split_batches(good_file, seqs, cache):
+    xs, ys = seqs
+    pre = data.Preprocessor(np.float64, mean=np.full(4, 0.25), std=np.full(4, 2.0), delay=2)
+    with open_dataset(good_file) as ds:
+        split = data.PreparedSplit(ds, pre, cache=cache)
+        assert len(split) == len(xs) and split.tags == ds.tags
+        np.testing.assert_array_equal(split.lengths, [len(x) + 2 for x in xs])
+        idx = [3, 0, 9]
+        x, y, lengths = split.batch(np.array(idx))
+        assert x.dtype == np.float64 and y.dtype == np.int32
+        np.testing.assert_array_equal(lengths, [len(xs[i]) + 2 for i in idx])
+        for b, i in enumerate(idx):
+            n = len(xs[i])
+            np.testing.assert_array_equal(x[:n, b], (xs[i].astype(np.float64) - 0.25) / 2.0)
+            assert not x[n:, b].any()
+            np.testing.assert_array_equal(y[2 : n + 2, b], ys[i])
+            assert (y[:2, b] == -1).all() and (y[n + 2 :, b] == -1).all()
+        one = split.batch([5])  # one sequence: a view, no copy
+        assert np.shares_memory(one[0], split.sequence(5)[0]) is cache
+        np.testing.assert_array_equal(one[0][:, 0], split.sequence(5)[0])
+        # prediction's batches: the same preprocessing, without targets
+        px, plen = pre.batch([ds[i][0] for i in idx])
+        assert px.tobytes() == x.tobytes()
+        np.testing.assert_array_equal(plen, lengths)
+
+
+def test_open_split_picks_the_role_group(tmp_path, seqs):
+    xs, ys = seqs
+    path = tmp_path / "g.h5"
+    write_dataset(path, xs[:3], ys[:3], class_names=CLASSES, group="train")
+    write_dataset(path, xs[:5], ys[:5], class_names=CLASSES, group="test")
+    with data.open_split(str(path), None, False, "test") as ds:
+        assert ds.group == "test" and len(ds) == 5
+    with pytest.raises(DataError, match=r"data.validation = .*no such file"):
+        data.open_split(str(tmp_path / "none.h5"), None, False, "validation")
+    with pytest.raises(DataError, match="several splits"):
+        data.open_split(str(path), None, False, "validation")
+
+
+def test_moved_names_stay_importable():
+    import seqprop.evaluation
+    import seqprop.training
+
+    assert seqprop.evaluation.Preprocessor is data.Preprocessor
+    assert seqprop.evaluation.check_dataset_matches is data.check_dataset_matches
+    assert seqprop.evaluation.delay_sequence is data.delay_sequence
+    assert seqprop.training.delay_sequence is data.delay_sequence
+
+
+def test_no_private_names_cross_modules():
+    """Modules share only public names: nothing imports an underscore name from seqprop.data."""
+    import ast
+    import pathlib
+
+    root = pathlib.Path(seqprop.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("seqprop"):
+                inside_data = path.parent.name == "data" or (node.module or "").startswith(
+                    "seqprop.data"
+                )
+                for alias in node.names:
+                    if inside_data and alias.name.startswith("_"):
+                        offenders.append(f"{path.relative_to(root)}: {node.module}.{alias.name}")
+    assert offenders == []
