@@ -221,3 +221,11 @@ def test_seqprop_batching_still_importable():
 
     for name in seqprop.batching.__all__:
         assert getattr(seqprop.batching, name) is getattr(seqprop.data, name)
+
+
+def test_pad_sequences_check_false_pads_the_same():
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(n, 3)).astype(np.float32) for n in (4, 1, 6)]
+    ys = [rng.integers(-1, 5, size=len(x)).astype(np.int32) for x in xs]
+    for a, b in zip(pad_sequences(xs, ys), pad_sequences(xs, ys, check=False), strict=True):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()

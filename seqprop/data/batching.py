@@ -99,6 +99,7 @@ def pad_sequences(
     dtype: np.dtype | type = np.float32,
     *,
     copy: bool = True,
+    check: bool = True,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Pad variable-length sequences into one time-major batch.
 
@@ -114,6 +115,10 @@ def pad_sequences(
         False: a batch of one sequence that is already of ``dtype`` (and
         int32 targets) needs no padding and is returned as views of the given
         arrays, (T, 1, I) and (T, 1), instead of a copy.
+    check : bool, default True
+        False: skip the checks of the arrays (for callers whose sequences are
+        known to fit: 2-D numpy arrays of one feature count, integer targets
+        as long as their inputs). Garbage in, garbage out.
 
     Returns
     -------
@@ -141,8 +146,11 @@ def pad_sequences(
         ys = list(ys)
         if len(ys) != len(xs):
             raise ValueError(f"ys has {len(ys)} sequences but xs has {len(xs)}")
-    arrays = _check_inputs(xs)
-    targets = None if ys is None else _check_targets(ys, arrays)
+    if check:
+        arrays = _check_inputs(xs)
+        targets = None if ys is None else _check_targets(ys, arrays)
+    else:
+        arrays, targets = xs, ys
     lengths = np.array([a.shape[0] for a in arrays], dtype=np.int64)
     if (
         not copy
@@ -168,7 +176,8 @@ def _check_inputs(xs: list) -> list[np.ndarray]:
     arrays = []
     n_in = None
     for b, x in enumerate(xs):
-        x = np.asarray(x)
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
         if x.ndim != 2:
             raise ValueError(f"xs[{b}] must be 2-D (T, I), got shape {x.shape}")
         if x.dtype.kind not in "fiub":
@@ -185,7 +194,8 @@ def _check_targets(ys: list, arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The targets as 1-D integer arrays, each as long as its inputs."""
     out = []
     for b, y in enumerate(ys):
-        y = np.asarray(y)
+        if type(y) is not np.ndarray:
+            y = np.asarray(y)
         n = arrays[b].shape[0]
         if y.ndim != 1 or y.shape[0] != n:
             raise ValueError(f"ys[{b}] must have shape ({n},) to match xs[{b}], got {y.shape}")

@@ -170,14 +170,9 @@ class SequenceDataset:
         if self._inputs is None:
             raise DataError(f"{self.path}: the dataset is closed")
 
-    def _read_frames(
-        self, start: int, stop: int, normalised: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs (stop-start, I) float32 and targets (stop-start,) int32 of a frame range.
-
-        Fresh arrays; the inputs normalised (if the dataset normalises) unless
-        ``normalised`` is false.
-        """
+    def _read_frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (stop-start, I) float32 (normalised if the dataset normalises) and
+        targets (stop-start,) int32 of a frame range, as fresh arrays."""
         self._check_open()
         if self.in_memory:
             x = self._inputs[start:stop].copy()
@@ -194,7 +189,7 @@ class SequenceDataset:
                 x = x.astype(np.float32)
             if y.dtype != np.int32:
                 y = y.astype(np.int32)
-        if normalised and self.normalisation is not None:
+        if self.normalisation is not None:
             apply_normalisation(x, *self.normalisation, out=x)
         return x, y
 
@@ -216,21 +211,24 @@ class SequenceDataset:
             raise TypeError("indices must be a non-empty 1-D array of integers")
         n = len(self)
         idx = idx.astype(np.int64)
-        idx = np.where(idx < 0, idx + n, idx)
+        if idx.min() < 0:
+            idx = np.where(idx < 0, idx + n, idx)
         if idx.min() < 0 or idx.max() >= n:
             bad = int(np.asarray(indices)[(idx < 0) | (idx >= n)][0])
             raise IndexError(f"sequence index {bad} out of range for {n} sequences")
         return idx
 
-    def _raw_sequences(self, idx: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Unnormalised inputs and targets of the sequences ``idx``, in that order.
+    def _sequences(self, idx: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Inputs and targets of the sequences ``idx``, in that order, for a batch.
 
-        In memory: views of the stored arrays. Streamed: views into one read
-        per run of consecutive indices (runs taken in file order).
+        In memory: views of the stored arrays, *not* normalised. Streamed:
+        views into one read per run of consecutive indices (runs taken in file
+        order), normalised like every read.
         """
         self._check_open()
         if self.in_memory:
-            bounds = [(int(self.offsets[s]), int(self.offsets[s + 1])) for s in idx.tolist()]
+            starts, ends = self.offsets[idx].tolist(), self.offsets[idx + 1].tolist()
+            bounds = list(zip(starts, ends, strict=True))
             return [self._inputs[a:e] for a, e in bounds], [self._targets[a:e] for a, e in bounds]
         xs: list[Any] = [None] * idx.size
         ys: list[Any] = [None] * idx.size
@@ -240,7 +238,7 @@ class SequenceDataset:
         for run in np.split(np.arange(idx.size), breaks):
             first, last = int(sorted_idx[run[0]]), int(sorted_idx[run[-1]])
             start = int(self.offsets[first])
-            xr, yr = self._read_frames(start, int(self.offsets[last + 1]), normalised=False)
+            xr, yr = self._read_frames(start, int(self.offsets[last + 1]))
             for r in run.tolist():
                 s = int(sorted_idx[r])
                 a, e = int(self.offsets[s]) - start, int(self.offsets[s + 1]) - start
@@ -286,11 +284,11 @@ class SequenceDataset:
         lengths = self.lengths[idx]
         if idx.size == 1:
             xs, ys = self._read_frames(int(self.offsets[idx[0]]), int(self.offsets[idx[0] + 1]))
-            x, y, _ = pad_sequences([xs], [ys], np.float32, copy=False)
+            x, y, _ = pad_sequences([xs], [ys], np.float32, copy=False, check=False)
             return Batch(x=x, y=y, lengths=lengths, indices=idx)
-        xs, ys = self._raw_sequences(idx)
-        x, y, _ = pad_sequences(xs, ys, np.float32)
-        if self.normalisation is not None:
+        xs, ys = self._sequences(idx)
+        x, y, _ = pad_sequences(xs, ys, np.float32, check=False)
+        if self.in_memory and self.normalisation is not None:
             for b, n in enumerate(lengths.tolist()):
                 apply_normalisation(x[:n, b], *self.normalisation, out=x[:n, b])
         return Batch(x=x, y=y, lengths=lengths, indices=idx)
