@@ -5,8 +5,8 @@ Writes a random dataset (default 2,000 sequences of 200-400 frames, mean 300,
 in three layouts (contiguous, chunked, gzip-compressed chunks), and prints
 frames/s for opening (with the full validation scan), iterating sequences,
 and iterating shuffled batches of 1 and 16 sequences, streamed from the file
-and from memory. For comparison, training the paper's BLSTM runs at roughly
-20-40k frames/s (DESIGN.md section 6).
+and from memory. For comparison, training runs at tens of thousands of
+frames/s (``benchmarks/RESULTS.md``), so reading is never the bottleneck.
 
     python benchmarks/bench_data.py [--sequences N] [--frames T] [--features I]
 """

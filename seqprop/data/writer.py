@@ -34,7 +34,7 @@ logger = logging.getLogger("seqprop.data")
 
 # ------------------------------------------------------------------ checking the arguments
 @dataclass
-class _Split:
+class _CheckedSplit:
     """A validated split, ready to write."""
 
     xs: list[np.ndarray]  # float32 (T_i, I)
@@ -159,7 +159,7 @@ def _validate_for_write(
     source: Any,
     mean: Any,
     std: Any,
-) -> _Split:
+) -> _CheckedSplit:
     where = f"write_dataset({path})"
     names = _check_class_names(class_names, where)
     xs, ys, tag_list = _check_sequences(inputs, targets, tags, len(names), where)
@@ -172,7 +172,7 @@ def _validate_for_write(
     if source is not None and not isinstance(source, str):
         raise DataError(f"{where}: source must be a string, got {type(source).__name__}")
     stats = check_statistics({"mean": mean, "std": std}, n_in, lambda name: f"{where}: {name}")
-    return _Split(xs, ys, tag_list, names, feats, stats, n_in)
+    return _CheckedSplit(xs, ys, tag_list, names, feats, stats, n_in)
 
 
 # ------------------------------------------------------------------ writing one split
@@ -208,7 +208,7 @@ def _write_frames(dx: Any, dy: Any, xs: list[np.ndarray], ys: list[np.ndarray]) 
         i = j
 
 
-def _write_attrs(root: Any, v: _Split, source: str | None) -> None:
+def _write_attrs(root: Any, v: _CheckedSplit, source: str | None) -> None:
     import h5py
 
     str_t = h5py.string_dtype("utf-8")
@@ -225,7 +225,7 @@ def _write_attrs(root: Any, v: _Split, source: str | None) -> None:
 
 def _write_split(
     root: Any,
-    v: _Split,
+    v: _CheckedSplit,
     source: str | None,
     chunks: bool | tuple[int, int] | None,
     compression: str | None,
