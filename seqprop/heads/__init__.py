@@ -19,7 +19,7 @@ the hidden layers. Registered today:
 A new head is one class: see :mod:`seqprop.heads.base` and ``docs/ARCHITECTURE.md``.
 """
 
-from seqprop.heads.base import HEADS, Head, StepResult, get_head, register_head
+from seqprop.heads.base import HEADS, Head, StepResult, TargetKind, get_head, register_head
 from seqprop.heads.logistic import LogisticHead
 from seqprop.heads.sequence import SequenceHead
 from seqprop.heads.softmax import SoftmaxHead
@@ -33,6 +33,7 @@ __all__ = [
     "SoftmaxHead",
     "SquaredErrorHead",
     "StepResult",
+    "TargetKind",
     "get_head",
     "register_head",
 ]

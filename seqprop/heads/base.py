@@ -18,15 +18,34 @@ the abstract methods and decorate it with :func:`register_head`;
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["HEADS", "Head", "StepResult", "get_head", "register_head"]
+__all__ = ["HEADS", "Head", "StepResult", "TargetKind", "get_head", "register_head"]
 
 REDUCTIONS = ("sum", "mean")
+
+
+class TargetKind(enum.Enum):
+    """What a head is trained on: the shape of ``y`` and the dataset(s) it comes from.
+
+    See ``docs/HEADS.md`` and ``docs/FORMAT.md``.
+    """
+
+    FRAME_CLASS = "frame_class"
+    """A class per frame: ``y`` (T, B) int, -1 = no target; dataset ``targets`` (N_frames,)."""
+    FRAME_VALUES = "frame_values"
+    """K values per frame: ``y`` (T, B, K) float, an all-NaN row = no target; dataset
+    ``targets`` (N_frames, K) float."""
+    SEQUENCE_CLASS = "sequence_class"
+    """A class per sequence: ``y`` (B,) int, -1 = no target; dataset ``seq_targets``."""
+    LABEL_SEQUENCE = "label_sequence"
+    """An unaligned label sequence per sequence: ``y`` (B, U) int padded with -1; datasets
+    ``labels`` and ``label_lengths``."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +87,8 @@ class Head:
     --------------------------------
     name : str
         Registry name (``make_network(..., head=name)``, ``[model] head``).
+    target_kind : TargetKind
+        What ``y`` is, and which dataset of a file holds it.
     count_names : tuple of str
         Names of the counts in :attr:`StepResult.counts`; the first is the
         number of scored units. A head whose counts depend on its size (one
@@ -89,6 +110,7 @@ class Head:
     """
 
     name: ClassVar[str] = ""
+    target_kind: ClassVar[TargetKind]
     option_names: ClassVar[tuple[str, ...]] = ()
     structure_names: ClassVar[tuple[str, ...]] = ()
     count_names: ClassVar[tuple[str, ...]] = ()

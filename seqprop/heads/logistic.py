@@ -39,7 +39,7 @@ from seqprop.heads._frames import (
     logistic,
     prepare_float_targets,
 )
-from seqprop.heads.base import Head, StepResult, register_head
+from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 
 __all__ = ["LogisticHead", "MultiLabelResult", "MultiLabelScores"]
 
@@ -72,6 +72,7 @@ class LogisticHead(Head):
     """
 
     name = "logistic"
+    target_kind = TargetKind.FRAME_VALUES
     selection = "f1_error"
 
     def __init__(self, input_size: int, num_classes: int) -> None:

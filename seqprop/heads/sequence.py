@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from seqprop.heads.base import Head, StepResult, register_head
+from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
 
 __all__ = ["POOLINGS", "SequenceConfusion", "SequenceEvaluationResult", "SequenceHead"]
@@ -66,6 +66,7 @@ class SequenceHead(Head):
     """
 
     name = "sequence"
+    target_kind = TargetKind.SEQUENCE_CLASS
     option_names = ("pooling",)
     structure_names = ("directions",)
     count_names = ("scored_sequences", "sequence_errors")

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from seqprop.heads.base import Head, StepResult, register_head
+from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
 from seqprop.layers import frame_matmul
 
@@ -34,6 +34,7 @@ class SoftmaxHead(Head):
     """
 
     name = "softmax"
+    target_kind = TargetKind.FRAME_CLASS
     count_names = ("frames", "errors")
     selection = "frame_error"
 

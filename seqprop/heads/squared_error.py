@@ -43,7 +43,7 @@ from seqprop.heads._frames import (
     logistic,
     prepare_float_targets,
 )
-from seqprop.heads.base import Head, StepResult, register_head
+from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 
 __all__ = ["OUTPUT_ACTIVATIONS", "RegressionResult", "RegressionScores", "SquaredErrorHead"]
 
@@ -102,6 +102,7 @@ class SquaredErrorHead(Head):
     """
 
     name = "squared_error"
+    target_kind = TargetKind.FRAME_VALUES
     option_names = ("output_activation", "target_mean", "target_std")
     selection = "rmse"
 
