@@ -25,7 +25,8 @@ from seqprop.kernels.lstm import lstm_backward, lstm_forward
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
 
 GRADIENT_MODES = ("full", "truncated")
-ACTIVATIONS = ("tanh", "logistic", "identity")
+ACTIVATIONS = tuple(ACTIVATION_CODES)
+"""Hidden unit functions of the RNN and Dense layers: ("tanh", "logistic")."""
 
 
 def _sub(d: dict, prefix: str) -> dict:
@@ -305,11 +306,14 @@ class RNN(Layer):
 class Dense(Layer):
     """Fully connected layer applied to every frame: ``y = f(x W^T + b)``.
 
-    Parameters ``W`` (O, I), ``b`` (O,). ``activation`` is ``"tanh"``,
-    ``"logistic"`` or ``"identity"`` (the softmax output layer's logits).
+    Parameters ``W`` (O, I), ``b`` (O,). ``activation`` ``f`` is ``"tanh"``
+    or ``"logistic"`` (the MLP's hidden units; output layers belong to the
+    heads).
     """
 
     def __init__(self, input_size, output_size, *, activation="tanh"):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.input_size = int(input_size)
         self.output_size = int(output_size)
         self.activation = activation
@@ -323,8 +327,8 @@ class Dense(Layer):
         z += p["b"]
         if self.activation == "tanh":
             np.tanh(z, out=z)
-        elif self.activation == "logistic":
-            # 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
+        else:
+            # logistic 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
             np.negative(z, out=z)
             np.exp(np.minimum(z, 700.0, out=z), out=z)
             z += 1.0
@@ -340,7 +344,7 @@ class Dense(Layer):
         D = d_out.reshape(T * B, O)
         if self.activation == "tanh":
             D = D * (1.0 - y * y)
-        elif self.activation == "logistic":
+        else:
             D = D * (y * (1.0 - y))
         frame_matmul(D.T, x.reshape(T * B, I), g["W"], frames=T * B)
         np.sum(D, axis=0, out=g["b"])

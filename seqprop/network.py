@@ -388,8 +388,8 @@ def make_network(
         dtype = dt
     if squash not in SQUASH_CODES:
         raise ValueError(f"squash must be one of {tuple(SQUASH_CODES)}, got {squash!r}")
-    if activation not in ACTIVATIONS[:2]:
-        raise ValueError(f"activation must be one of {ACTIVATIONS[:2]}, got {activation!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
     if kind in ("blstm", "lstm") and activation != "tanh":
         raise ValueError(
             f"activation applies to rnn, brnn and mlp units, not kind {kind!r} "
