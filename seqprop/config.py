@@ -101,7 +101,8 @@ class ModelConfig:
         LSTM cell input/output squashing: ``tanh`` or the 2005 paper's
         ``4 logistic(x) - 2``.
     activation : {"tanh", "logistic"}
-        Hidden unit nonlinearity of the MLP.
+        Hidden unit nonlinearity of the RNN, BRNN and MLP (LSTM kinds take
+        only the default; ``squash`` only for LSTM kinds).
     num_layers : int
         Hidden layers stacked (paper: 1).
     dtype : {"float32", "float64"}
@@ -149,6 +150,17 @@ class ModelConfig:
         _choice(self.gradient, GRADIENTS, f"{prefix}.gradient")
         _choice(self.squash, SQUASHES, f"{prefix}.squash")
         _choice(self.activation, ACTIVATIONS, f"{prefix}.activation")
+        lstm = self.kind in ("blstm", "lstm")
+        if lstm and self.activation != "tanh":
+            raise ConfigError(
+                f"{prefix}.activation = {self.activation!r} does not apply to "
+                f"model.kind = {self.kind!r} (LSTM cells take model.squash)"
+            )
+        if not lstm and self.squash != "tanh":
+            raise ConfigError(
+                f"{prefix}.squash = {self.squash!r} applies only to LSTM kinds, not "
+                f"model.kind = {self.kind!r} (its units take model.activation)"
+            )
         _at_least(self.num_layers, 1, f"{prefix}.num_layers")
         _choice(self.dtype, DTYPES, f"{prefix}.dtype")
         # the heads whose targets the data pipeline feeds to the trainer so far

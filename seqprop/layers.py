@@ -20,12 +20,13 @@ from __future__ import annotations
 import numpy as np
 
 from seqprop._parallel import blas_single_thread, run_pair
-from seqprop.kernels.activations import SQUASH_CODES
+from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.lstm import lstm_backward, lstm_forward
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
 
 GRADIENT_MODES = ("full", "truncated")
-ACTIVATIONS = ("tanh", "logistic", "identity")
+ACTIVATIONS = tuple(ACTIVATION_CODES)
+"""Hidden unit functions of the RNN and Dense layers: ("tanh", "logistic")."""
 
 
 def _sub(d: dict, prefix: str) -> dict:
@@ -147,7 +148,7 @@ class LSTM(Layer):
 
     Forget gates, peephole connections, logistic gates; cell input and output
     squashing ``tanh`` (default) or the 2005 paper's ``4*logistic(x)-2``
-    (``squash="logistic2"``). Equations: DESIGN.md section 2; Graves &
+    (``squash="logistic2"``). Equations: ``docs/EQUATIONS.md``; Graves &
     Schmidhuber (2005), section 3.
 
     Parameters (gate order i, f, g, o): ``W_ih`` (4H, I), ``W_hh`` (4H, H),
@@ -231,10 +232,12 @@ class LSTM(Layer):
 
 
 class RNN(Layer):
-    """One direction of a plain recurrent layer of tanh units.
+    """One direction of a plain recurrent layer of tanh or logistic units.
 
-    ``h(t) = tanh(W_ih x(t) + W_hh h(t-1) + b)``. Parameters ``W_ih`` (H, I),
-    ``W_hh`` (H, H), ``b`` (H,).
+    ``h(t) = f(W_ih x(t) + W_hh h(t-1) + b)``, ``f`` = tanh or the logistic
+    ``1 / (1 + exp(-a))`` of the paper's RNN and BRNN (Graves & Schmidhuber
+    2005, section 4; equations in ``docs/EQUATIONS.md``). Parameters ``W_ih``
+    (H, I), ``W_hh`` (H, H), ``b`` (H,).
 
     Parameters
     ----------
@@ -245,14 +248,20 @@ class RNN(Layer):
     gradient : {"full", "truncated"}
         ``"truncated"`` treats ``h(t-1)`` in ``W_hh h(t-1)`` as a constant, so
         no error flows back in time (the analogue of the LSTM's truncation).
+    activation : {"tanh", "logistic"}
+        Hidden unit function ``f``.
     """
 
-    def __init__(self, input_size, hidden_size, *, reverse=False, gradient="full"):
+    def __init__(
+        self, input_size, hidden_size, *, reverse=False, gradient="full", activation="tanh"
+    ):
         self.input_size = int(input_size)
         self.hidden_size = int(hidden_size)
         self.output_size = self.hidden_size
         self.reverse = bool(reverse)
         self.gradient = gradient
+        self.activation = activation
+        self._activation_code = ACTIVATION_CODES[activation]
         self.split_batch = True  # cleared inside a Bidirectional layer
 
     def param_shapes(self):
@@ -267,9 +276,9 @@ class RNN(Layer):
         xp += p["b"]
         out = np.empty((T, B, H), dtype=x.dtype)
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
-        rev = self.reverse
+        rev, code = self.reverse, self._activation_code
         _run_recurrence(
-            lambda order: rnn_forward(xp, w_hh_t, lengths, order, rev, out),
+            lambda order: rnn_forward(xp, w_hh_t, lengths, order, rev, code, out),
             lengths,
             self.split_batch,
         )
@@ -281,9 +290,10 @@ class RNN(Layer):
         H = self.hidden_size
         delta = np.empty((T, B, H), dtype=x.dtype)
         d_out = np.ascontiguousarray(d_out)
-        w_hh, rev, trunc = p["W_hh"], self.reverse, self.gradient == "truncated"
+        w_hh, rev, code = p["W_hh"], self.reverse, self._activation_code
+        trunc = self.gradient == "truncated"
         _run_recurrence(
-            lambda order: rnn_backward(d_out, w_hh, lengths, order, rev, trunc, out, delta),
+            lambda order: rnn_backward(d_out, w_hh, lengths, order, rev, code, trunc, out, delta),
             lengths,
             self.split_batch,
         )
@@ -296,11 +306,14 @@ class RNN(Layer):
 class Dense(Layer):
     """Fully connected layer applied to every frame: ``y = f(x W^T + b)``.
 
-    Parameters ``W`` (O, I), ``b`` (O,). ``activation`` is ``"tanh"``,
-    ``"logistic"`` or ``"identity"`` (the softmax output layer's logits).
+    Parameters ``W`` (O, I), ``b`` (O,). ``activation`` ``f`` is ``"tanh"``
+    or ``"logistic"`` (the MLP's hidden units; output layers belong to the
+    heads).
     """
 
     def __init__(self, input_size, output_size, *, activation="tanh"):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         self.input_size = int(input_size)
         self.output_size = int(output_size)
         self.activation = activation
@@ -314,8 +327,8 @@ class Dense(Layer):
         z += p["b"]
         if self.activation == "tanh":
             np.tanh(z, out=z)
-        elif self.activation == "logistic":
-            # 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
+        else:
+            # logistic 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
             np.negative(z, out=z)
             np.exp(np.minimum(z, 700.0, out=z), out=z)
             z += 1.0
@@ -331,7 +344,7 @@ class Dense(Layer):
         D = d_out.reshape(T * B, O)
         if self.activation == "tanh":
             D = D * (1.0 - y * y)
-        elif self.activation == "logistic":
+        else:
             D = D * (y * (1.0 - y))
         frame_matmul(D.T, x.reshape(T * B, I), g["W"], frames=T * B)
         np.sum(D, axis=0, out=g["b"])

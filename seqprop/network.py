@@ -336,9 +336,10 @@ def make_network(
         Seed of the initial weights, all uniform in [-0.1, 0.1].
     squash : {"tanh", "logistic2"}
         LSTM cell input/output squashing; ``"logistic2"`` is the 2005 paper's
-        ``4 logistic(x) - 2``.
+        ``4 logistic(x) - 2``. Other kinds take only the default.
     activation : {"tanh", "logistic"}
-        MLP hidden unit nonlinearity.
+        Hidden unit nonlinearity of the RNN, BRNN and MLP (the paper's are
+        logistic); LSTM kinds take only the default.
     num_layers : int
         Hidden layers stacked (1 in the paper). ``kind="mlp"`` also takes 0:
         no hidden layer, the head reads the input window directly (with
@@ -387,8 +388,17 @@ def make_network(
         dtype = dt
     if squash not in SQUASH_CODES:
         raise ValueError(f"squash must be one of {tuple(SQUASH_CODES)}, got {squash!r}")
-    if activation not in ACTIVATIONS[:2]:
-        raise ValueError(f"activation must be one of {ACTIVATIONS[:2]}, got {activation!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if kind in ("blstm", "lstm") and activation != "tanh":
+        raise ValueError(
+            f"activation applies to rnn, brnn and mlp units, not kind {kind!r} "
+            f"(LSTM cells take squash); got activation={activation!r}"
+        )
+    if kind not in ("blstm", "lstm") and squash != "tanh":
+        raise ValueError(
+            f"squash is an LSTM option; kind {kind!r} takes activation, got squash={squash!r}"
+        )
 
     hidden: list[tuple[str, Layer]] = []
     size = input_size
@@ -403,7 +413,7 @@ def make_network(
         elif kind in ("brnn", "rnn"):
 
             def unit(rev, size=size):
-                return RNN(size, hidden_size, reverse=rev, gradient=gradient)
+                return RNN(size, hidden_size, reverse=rev, gradient=gradient, activation=activation)
         else:
 
             def unit(rev, size=size):

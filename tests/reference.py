@@ -1,7 +1,8 @@
 """Slow, obviously-correct numpy versions of seqprop's networks.
 
-Written straight from DESIGN.md section 2 with per-sequence, per-frame Python
-loops and numpy's own tanh, independent of the kernels they check. A
+Written straight from the equations (``docs/EQUATIONS.md``; Graves &
+Schmidhuber 2005, sections 3-4) with per-sequence, per-frame Python loops and
+numpy's own tanh and exp, independent of the kernels they check. A
 recurrent layer may be run "frozen": its recurrent inputs (b(t-1) in
 ``W_hh b(t-1)``, and s(t-1) in the input/forget peepholes) are taken from a
 given constant pass instead of the live computation. The finite-difference
@@ -49,7 +50,7 @@ def lstm_layer(p, x, lengths, reverse, squash_kind="tanh", frozen=None):
     return out, (rec_b, rec_s)
 
 
-def rnn_layer(p, x, lengths, reverse, frozen=None):
+def rnn_layer(p, x, lengths, reverse, activation="tanh", frozen=None):
     T, B, _ = x.shape
     H = p["W_hh"].shape[0]
     out = np.zeros((T, B, H))
@@ -61,7 +62,8 @@ def rnn_layer(p, x, lengths, reverse, frozen=None):
         for t in order:
             hp = frozen[0][t, b] if frozen is not None else h_prev
             rec[t, b] = h_prev
-            out[t, b] = np.tanh(p["W_ih"] @ x[t, b] + p["W_hh"] @ hp + p["b"])
+            a = p["W_ih"] @ x[t, b] + p["W_hh"] @ hp + p["b"]
+            out[t, b] = np.tanh(a) if activation == "tanh" else logistic(a)
             h_prev = out[t, b]
     return out, (rec, None)
 
@@ -107,7 +109,7 @@ def forward(spec, params, x, lengths, frozen=None):
             if kind in ("blstm", "lstm"):
                 o, rec = lstm_layer(p, h, lengths, rev, spec["squash"], fr)
             else:
-                o, rec = rnn_layer(p, h, lengths, rev, fr)
+                o, rec = rnn_layer(p, h, lengths, rev, spec["activation"], fr)
             records[name] = rec
             outs.append(o)
         h = np.concatenate(outs, axis=2)

@@ -233,6 +233,10 @@ def test_gradcheck_command(capsys, monkeypatch):
     assert rc == 0
     assert "hidden.0.W_hh" in out and "gradient check passed" in out
     assert "one-frame sequences" in out
+    # each kind takes the option that applies to it: squash for LSTMs, activation otherwise
+    argv = ["gradcheck", "--kind", "all", "--squash", "logistic2", "--activation", "logistic"]
+    rc, out, _ = run_cli(capsys, *argv)
+    assert rc == 0 and "mlp:" in out and "gradient check passed" in out
 
     import seqprop.gradient_check as gc
     from seqprop.errors import GradientCheckError

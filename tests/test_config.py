@@ -118,6 +118,8 @@ def test_resolve_paths_makes_absolute(tmp_path):
         (MINIMAL + "[model]\ndelay = -1\n", [], "model.delay must be >= 0"),
         (MINIMAL + "[model]\ndtype = 'float16'\n", [], "model.dtype"),
         (MINIMAL + "[model]\nsquash = 'relu'\n", [], "model.squash"),
+        (MINIMAL + "[model]\nkind = 'rnn'\nsquash = 'logistic2'\n", [], "model.squash"),
+        (MINIMAL + "[model]\nkind = 'lstm'\nactivation = 'logistic'\n", [], "model.activation"),
         (MINIMAL + "[train]\nmomentum = 1.0\n", [], r"train.momentum must be in \[0, 1\)"),
         (MINIMAL + "[train]\nlearning_rate = 0\n", [], "train.learning_rate must be a positive"),
         (MINIMAL + "[train]\nlearning_rate = nan\n", [], "train.learning_rate"),

@@ -15,6 +15,14 @@ from . import reference as ref
 
 KINDS = ["blstm", "lstm", "brnn", "rnn", "mlp"]
 I, H, K = 3, 3, 4
+# every kind with its default units, plus the paper's units where they differ
+VARIANTS = [pytest.param(k, {}, id=k) for k in KINDS] + [
+    pytest.param("blstm", {"squash": "logistic2"}, id="blstm-logistic2"),
+    pytest.param("lstm", {"squash": "logistic2"}, id="lstm-logistic2"),
+    pytest.param("brnn", {"activation": "logistic"}, id="brnn-logistic"),
+    pytest.param("rnn", {"activation": "logistic"}, id="rnn-logistic"),
+    pytest.param("mlp", {"activation": "logistic"}, id="mlp-logistic"),
+]
 
 
 def build(kind, *, gradient="full", dtype="float64", seed=0, window=None, **kw):
@@ -43,11 +51,9 @@ def params64(net):
     return {k: v.astype(np.float64) for k, v in net.parameters().items()}
 
 
-@pytest.mark.parametrize(
-    "kind, squash", [(k, "tanh") for k in KINDS] + [("blstm", "logistic2"), ("lstm", "logistic2")]
-)
-def test_forward_matches_reference(kind, squash):
-    net = build(kind, squash=squash)
+@pytest.mark.parametrize("kind, kw", VARIANTS)
+def test_forward_matches_reference(kind, kw):
+    net = build(kind, **kw)
     x, y, lengths = batch()
     expected, _ = ref.loss(net.spec, params64(net), x, y, lengths)
     assert net.loss(x, y, lengths) == pytest.approx(expected, rel=1e-12)
@@ -61,15 +67,15 @@ def test_forward_matches_reference(kind, squash):
     )
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind, kw", VARIANTS)
 @pytest.mark.parametrize("gradient", ["full", "truncated"])
-def test_gradient_matches_reference_finite_differences(kind, gradient):
+def test_gradient_matches_reference_finite_differences(kind, kw, gradient):
     """Analytic gradients vs central differences of the independent reference.
 
     For the truncated gradient the reference is differentiated with its
     recurrent inputs frozen, which is the truncated gradient's definition.
     """
-    net = build(kind, gradient=gradient)
+    net = build(kind, gradient=gradient, **kw)
     x, y, lengths = batch(T=5, lengths=(5, 2, 4))
     _, grads = net.loss_and_grad(x, y, lengths)
     numeric = ref.numeric_gradient(
@@ -81,6 +87,48 @@ def test_gradient_matches_reference_finite_differences(kind, gradient):
         np.testing.assert_allclose(
             grads[name], numeric[name], rtol=1e-5, atol=1e-6 * scale, err_msg=name
         )
+
+
+@pytest.mark.parametrize("kind", ["rnn", "brnn"])
+@pytest.mark.parametrize("gradient", ["full", "truncated"])
+def test_logistic_recurrent_units_are_logistic(kind, gradient):
+    """activation="logistic" builds logistic units: h(t) in (0, 1), not tanh's loss.
+
+    With all hidden weights zero every unit outputs logistic(0) = 1/2 within
+    each sequence (tanh would give 0).
+    """
+    tanh_net = build(kind, gradient=gradient)
+    net = build(kind, gradient=gradient, activation="logistic")
+    x, y, lengths = batch(T=7, lengths=(7, 4, 6))
+    assert net.loss(x, y, lengths) != pytest.approx(tanh_net.loss(x, y, lengths), rel=1e-3)
+    xc, L, _ = net._prepare(x, lengths)
+    h, _ = net.hidden[0][1].forward(net._layer_p[0], xc, L)
+    valid = np.arange(7)[:, None] < L[None, :]
+    assert (h[valid] > 0.0).all() and (h[valid] < 1.0).all()
+    assert (h[~valid] == 0.0).all()
+    # zero hidden weights: every unit is logistic(0) = 1/2 within each sequence
+    for name, v in net.parameters().items():
+        if name.startswith("hidden."):
+            v[...] = 0.0
+    h, _ = net.hidden[0][1].forward(net._layer_p[0], xc, L)
+    np.testing.assert_array_equal(h[valid], 0.5)
+
+
+@pytest.mark.parametrize(
+    "kind, kw, match",
+    [
+        ("lstm", {"activation": "logistic"}, "activation"),
+        ("blstm", {"activation": "logistic"}, "activation"),
+        ("rnn", {"squash": "logistic2"}, "squash"),
+        ("brnn", {"squash": "logistic2"}, "squash"),
+        ("mlp", {"squash": "logistic2"}, "squash"),
+        ("rnn", {"activation": "relu"}, "activation must be one of"),
+        ("lstm", {"squash": "relu"}, "squash must be one of"),
+    ],
+)
+def test_options_of_other_kinds_are_refused(kind, kw, match):
+    with pytest.raises(ValueError, match=match):
+        seqprop.make_network(kind, 3, 3, 3, **kw)
 
 
 def test_truncated_differs_from_full_and_agrees_on_one_frame():
@@ -130,9 +178,9 @@ def test_module_is_callable():
     assert seqprop.gradcheck(net, x, y, lengths) == gradcheck(net, x, y, lengths)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_padding_is_invisible(kind):
-    net = build(kind)
+@pytest.mark.parametrize("kind, kw", VARIANTS)
+def test_padding_is_invisible(kind, kw):
+    net = build(kind, **kw)
     x, y, lengths = batch(T=7, lengths=(7, 3, 5))
     loss, grads = net.loss_and_grad(x, y, lengths)
     grads = {k: v.copy() for k, v in grads.items()}
@@ -173,10 +221,10 @@ def test_batch_equals_sum_of_single_sequences(kind):
         np.testing.assert_allclose(grads[k], acc[k], rtol=1e-10, atol=1e-13)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_float32_agrees_with_float64(kind):
-    n64 = build(kind)
-    n32 = build(kind, dtype="float32")
+@pytest.mark.parametrize("kind, kw", VARIANTS)
+def test_float32_agrees_with_float64(kind, kw):
+    n64 = build(kind, **kw)
+    n32 = build(kind, dtype="float32", **kw)
     n32.flat_parameters[:] = n64.flat_parameters
     assert n32.flat_parameters.dtype == np.float32
     x, y, lengths = batch(T=20, lengths=(20, 13, 7))
@@ -192,10 +240,10 @@ def test_float32_agrees_with_float64(kind):
     )
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_two_threads_bit_identical_to_one(kind):
+@pytest.mark.parametrize("kind, kw", VARIANTS)
+def test_two_threads_bit_identical_to_one(kind, kw):
     """Directions (bidirectional) or shares of the batch (one direction) on two threads."""
-    net = build(kind)
+    net = build(kind, **kw)
     x, y, lengths = batch(T=30, lengths=(30, 11, 24, 5, 30))
     try:
         set_num_threads(1)

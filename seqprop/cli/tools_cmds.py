@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--squash", choices=("tanh", "logistic2"), default="tanh", help="LSTM cell squashing"
     )
+    p.add_argument(
+        "--activation",
+        choices=("tanh", "logistic"),
+        default="tanh",
+        help="RNN/BRNN/MLP hidden units",
+    )
     p.add_argument("--hidden-size", type=int, default=3, help="units per direction (default 3)")
     p.add_argument("--input-size", type=int, default=3, help="features per frame (default 3)")
     p.add_argument("--classes", type=int, default=4, help="output classes (default 4)")
@@ -150,7 +156,8 @@ def run_gradcheck(args: argparse.Namespace) -> int:
                 window=args.window if kind == "mlp" else 0,
                 gradient=mode,
                 dtype="float64",
-                squash=args.squash,
+                squash=args.squash if kind in ("blstm", "lstm") else "tanh",
+                activation=args.activation if kind not in ("blstm", "lstm") else "tanh",
                 random_state=args.seed,
             )
             # larger weights than the paper's init, so every gradient term matters

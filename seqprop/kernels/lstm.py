@@ -1,6 +1,6 @@
 """LSTM recurrence kernels (one direction, a batch of variable-length sequences).
 
-Equations: DESIGN.md section 2 (Graves & Schmidhuber 2005, section 3; forget
+Equations: ``docs/EQUATIONS.md`` (Graves & Schmidhuber 2005, section 3; forget
 gates after Gers et al. 2000, peepholes after Gers et al. 2002). Gate order in
 every 4H axis is (i, f, g, o).
 
@@ -21,24 +21,25 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``delta``   (T, B, G) dE/da for the four pre-activations
 
 Sequence ``b`` occupies frames ``0 .. lengths[b]-1``; with ``reverse`` it is
-processed from its own last frame to its first. The sequences of a batch
-advance in lockstep: at step k every sequence longer than k is at its k-th
-frame in processing order, and the recurrent products of all of them are one
-BLAS matrix product. Every output array is written for all frames of the
-sequences in ``order``, zero past each one's length. Nothing is validated here: :mod:`seqprop.layers` does
-that. Work buffers are allocated once per call, never inside the time loop.
+processed from its own last frame to its first. The sequences advance in
+lockstep (:mod:`seqprop.kernels.lockstep`), their recurrent products one BLAS
+matrix product per step. Every output array is written for all frames of the
+sequences in ``order``, zero past each one's length. Nothing is validated
+here: :mod:`seqprop.layers` does that. Work buffers are allocated once per
+call, never inside the time loop.
 """
 
 import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import expm1_into, squash_deriv, squash_scale
+from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
 
 
 @jit
 def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out):
     """Forward recurrence; fills ``act``, ``cell``, ``hcell`` and ``out``."""
-    T, B, G = xp.shape
+    _, B, G = xp.shape
     H = G // 4
     H2 = 2 * H
     H3 = 3 * H
@@ -50,16 +51,14 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
     e = np.empty(G, dtype=np.float64)  # expm1(u): a separate array, or the loops do not vectorise
     ib = np.empty(G, dtype=np.int64)
     inner, outer = squash_scale(squash_code)
-    n_act = order.shape[0]
-    L_max = lengths[order[0]] if n_act > 0 else 0
-    for k in range(L_max):
-        while n_act > 0 and lengths[order[n_act - 1]] <= k:
-            n_act -= 1
+    active = lockstep_schedule(lengths, order)
+    for k in range(active.shape[0]):
+        n_act = active[k]
         if k > 0:
             np.dot(hbuf[:n_act], w_hh_t, zbuf[:n_act])
         for i in range(n_act):
             b = order[i]
-            t = lengths[b] - 1 - k if reverse else k
+            t = step_frame(lengths[b], k, reverse)
             # input gate, forget gate, cell input
             for j in range(H):
                 sp = sbuf[i, j]
@@ -95,12 +94,10 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 hcell[t, b, j] = h
                 out[t, b, j] = act[t, b, H3 + j] * hcell[t, b, j]
                 hbuf[i, j] = out[t, b, j]
-    for b in order:
-        for t in range(lengths[b], T):
-            act[t, b, :] = 0.0
-            cell[t, b, :] = 0.0
-            hcell[t, b, :] = 0.0
-            out[t, b, :] = 0.0
+    zero_past_lengths(act, lengths, order)
+    zero_past_lengths(cell, lengths, order)
+    zero_past_lengths(hcell, lengths, order)
+    zero_past_lengths(out, lengths, order)
 
 
 @jit
@@ -109,11 +106,11 @@ def lstm_backward(
 ):
     """Backward pass through time; fills ``delta``.
 
-    ``truncated`` selects the truncated gradient of DESIGN.md section 2: no
+    ``truncated`` selects the truncated gradient (``docs/EQUATIONS.md``): no
     error through ``W_hh b(t-1)`` and none through the input/forget-gate
     peepholes' ``s(t-1)``; error still flows through the cell state.
     """
-    T, B, G = delta.shape
+    _, B, G = delta.shape
     H = G // 4
     H2 = 2 * H
     H3 = 3 * H
@@ -121,18 +118,14 @@ def lstm_backward(
     es_next = np.zeros((B, H), dtype=delta.dtype)  # eps_s(t+1)
     bf_next = np.zeros((B, H), dtype=delta.dtype)  # b_f(t+1)
     e_rec = np.zeros((B, H), dtype=delta.dtype)  # W_hh^T delta(t+1)
-    n_seq = order.shape[0]
-    n_act = 0
-    L_max = lengths[order[0]] if n_seq > 0 else 0
-    for k in range(L_max - 1, -1, -1):
-        while n_act < n_seq and lengths[order[n_act]] > k:
-            n_act += 1  # starts at its last step: its "next" rows are still zero
+    active = lockstep_schedule(lengths, order)
+    for k in range(active.shape[0] - 1, -1, -1):
+        n_act = active[k]  # a sequence joins at its last step, its "next" rows still zero
         if not truncated:
             np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
         for i in range(n_act):
             b = order[i]
-            L = lengths[b]
-            t = L - 1 - k if reverse else k
+            t = step_frame(lengths[b], k, reverse)
             tp = t + 1 if reverse else t - 1  # previous step in processing order
             for j in range(H):
                 b_i = act[t, b, j]
@@ -155,6 +148,4 @@ def lstm_backward(
                 bf_next[i, j] = b_f
             for m in range(G):
                 d_next[i, m] = delta[t, b, m]
-    for b in order:
-        for t in range(lengths[b], T):
-            delta[t, b, :] = 0.0
+    zero_past_lengths(delta, lengths, order)

@@ -1,76 +1,137 @@
-"""Plain recurrent (tanh) layer kernels, one direction.
+"""Plain recurrent layer kernels, one direction (a batch of variable-length sequences).
 
-    h(t) = tanh(W_ih x(t) + W_hh h(t-1) + b),   h(-1) = 0
+The layer of Graves & Schmidhuber (2005), section 4 (their RNN and BRNN), with
+hidden units ``f`` = tanh or the paper's logistic (``docs/EQUATIONS.md``)::
 
-Shapes as in :mod:`seqprop.kernels.lstm` with ``G = H``: ``xp`` (T, B, H)
-input projections with bias, ``w_hh_t`` (H, H) = ``W_hh`` transposed,
-``w_hh`` (H, H), ``out`` (T, B, H), ``d_out`` (T, B, H), ``delta`` (T, B, H),
-``order`` the sequence indices by decreasing length. Sequences advance in
-lockstep, their recurrent products one BLAS matrix product per step.
+    a(t) = W_ih x(t) + b + W_hh h(t-1),   h(t) = f(a(t)),   h(-1) = 0
 
-``truncated`` (backward) stops the error at the recurrent connection: the
-analogue of the LSTM's truncated gradient, with ``h(t-1)`` in ``W_hh h(t-1)``
-treated as a constant.
+The activation is selected by an integer code
+(:data:`seqprop.kernels.activations.ACTIVATION_CODES`): 0 = tanh, 1 =
+logistic. Both are computed from one :func:`expm1_into` call per step, and
+their derivatives from the output ``h``: ``1 - h^2`` and ``h (1 - h)``.
+
+Shapes (``T`` frames, ``B`` sequences, ``H`` units) and the lockstep order of
+the sequences are those of :mod:`seqprop.kernels.lstm` with ``G = H``; frames
+past each sequence's length are written as zeros. Nothing is validated here:
+:mod:`seqprop.layers` does that.
 """
 
 import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import expm1_into
+from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
 
 
 @jit
-def rnn_forward(xp, w_hh_t, lengths, order, reverse, out):
-    T, B, H = xp.shape
-    hbuf = np.zeros((B, H), dtype=xp.dtype)
-    zbuf = np.zeros((B, H), dtype=xp.dtype)
-    a = np.empty(H, dtype=np.float64)
-    u = np.empty(H, dtype=np.float64)
+def rnn_forward(xp, w_hh_t, lengths, order, reverse, activation, out):
+    """Forward recurrence ``h(t) = f(xp(t) + W_hh h(t-1))``; fills ``out``.
+
+    Parameters
+    ----------
+    xp : (T, B, H) float
+        Input projections with bias, ``W_ih x(t) + b``, computed by the caller.
+    w_hh_t : (H, H) float, C-contiguous
+        ``W_hh`` transposed, so that ``h(t-1) @ w_hh_t = W_hh h(t-1)`` for all
+        active sequences at once.
+    lengths : (B,) int64
+        Frames per sequence; sequence ``b`` occupies frames ``0 .. lengths[b]-1``.
+    order : (S,) int64
+        The sequences to process (all of the batch or a share no other thread
+        touches), by decreasing length.
+    reverse : bool
+        Run each sequence from its own last frame to its first (``h(t+1)``
+        takes the place of ``h(t-1)``).
+    activation : int
+        0 = tanh, 1 = logistic.
+    out : (T, B, H) float
+        Written: ``out[t, b] = h(t)`` for the sequences in ``order``, zero for
+        ``t >= lengths[b]``; other sequences' columns are not touched.
+    """
+    _, B, H = xp.shape
+    logistic = activation == 1
+    inner = 1.0 if logistic else 2.0  # tanh(a) from expm1(-2|a|), logistic from expm1(-|a|)
+    hbuf = np.zeros((B, H), dtype=xp.dtype)  # h(t-1), one row per active sequence
+    zbuf = np.zeros((B, H), dtype=xp.dtype)  # W_hh h(t-1)
+    a = np.empty(H, dtype=np.float64)  # pre-activations
+    u = np.empty(H, dtype=np.float64)  # arguments of expm1
     e = np.empty(H, dtype=np.float64)  # expm1(u): not in place, or the loop does not vectorise
     ib = np.empty(H, dtype=np.int64)
-    n_act = order.shape[0]
-    L_max = lengths[order[0]] if n_act > 0 else 0
-    for k in range(L_max):
-        while n_act > 0 and lengths[order[n_act - 1]] <= k:
-            n_act -= 1
+    active = lockstep_schedule(lengths, order)
+    for k in range(active.shape[0]):
+        n_act = active[k]
         if k > 0:
             np.dot(hbuf[:n_act], w_hh_t, zbuf[:n_act])
         for i in range(n_act):
             b = order[i]
-            t = lengths[b] - 1 - k if reverse else k
+            t = step_frame(lengths[b], k, reverse)
             for m in range(H):
                 a[m] = xp[t, b, m] + zbuf[i, m]
-                u[m] = -2.0 * abs(a[m])
+                u[m] = -inner * abs(a[m])
             expm1_into(u, e, ib)
-            for m in range(H):
-                v = -e[m] / (2.0 + e[m])
-                out[t, b, m] = v if a[m] >= 0.0 else -v
-                hbuf[i, m] = out[t, b, m]
-    for b in order:
-        for t in range(lengths[b], T):
-            out[t, b, :] = 0.0
+            if logistic:
+                for m in range(H):
+                    d = 1.0 / (2.0 + e[m])
+                    out[t, b, m] = d if a[m] >= 0.0 else (1.0 + e[m]) * d
+                    hbuf[i, m] = out[t, b, m]
+            else:
+                for m in range(H):
+                    v = -e[m] / (2.0 + e[m])
+                    out[t, b, m] = v if a[m] >= 0.0 else -v
+                    hbuf[i, m] = out[t, b, m]
+    zero_past_lengths(out, lengths, order)
 
 
 @jit
-def rnn_backward(d_out, w_hh, lengths, order, reverse, truncated, out, delta):
-    T, B, H = delta.shape
-    d_next = np.zeros((B, H), dtype=delta.dtype)
-    e_rec = np.zeros((B, H), dtype=delta.dtype)
-    n_seq = order.shape[0]
-    n_act = 0
-    L_max = lengths[order[0]] if n_seq > 0 else 0
-    for k in range(L_max - 1, -1, -1):
-        while n_act < n_seq and lengths[order[n_act]] > k:
-            n_act += 1
+def rnn_backward(d_out, w_hh, lengths, order, reverse, activation, truncated, out, delta):
+    """Backward pass through time; fills ``delta`` = dE/da(t).
+
+    Full gradient (BPTT), ``t + 1`` being the next step in processing order::
+
+        delta(t) = f'(a(t)) * (d_out(t) + W_hh^T delta(t+1)),   delta(L) = 0
+
+    with ``f'`` = ``1 - h(t)^2`` (tanh) or ``h(t) (1 - h(t))`` (logistic).
+    ``truncated`` treats ``h(t-1)`` in ``W_hh h(t-1)`` as a constant (the
+    analogue of the LSTM's truncated gradient): no error flows back in time,
+    ``delta(t) = f'(a(t)) * d_out(t)``. The weight gradients are formed from
+    ``delta`` by the caller.
+
+    Parameters
+    ----------
+    d_out : (T, B, H) float, C-contiguous
+        dE/dh(t) from above (the layer's output error at each frame).
+    w_hh : (H, H) float, C-contiguous
+        ``W_hh``.
+    lengths, order, reverse, activation
+        As in :func:`rnn_forward`.
+    truncated : bool
+        Truncated instead of full gradient.
+    out : (T, B, H) float
+        The outputs ``h(t)`` written by :func:`rnn_forward`.
+    delta : (T, B, H) float
+        Written: dE/da(t) for the sequences in ``order``, zero for
+        ``t >= lengths[b]``; other sequences' columns are not touched.
+    """
+    _, B, H = delta.shape
+    logistic = activation == 1
+    d_next = np.zeros((B, H), dtype=delta.dtype)  # delta(t+1), one row per active sequence
+    e_rec = np.zeros((B, H), dtype=delta.dtype)  # W_hh^T delta(t+1); stays zero if truncated
+    active = lockstep_schedule(lengths, order)
+    for k in range(active.shape[0] - 1, -1, -1):
+        n_act = active[k]  # a sequence joins at its last step, its d_next row still zero
         if not truncated:
             np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
         for i in range(n_act):
             b = order[i]
-            t = lengths[b] - 1 - k if reverse else k
-            for j in range(H):
-                h = out[t, b, j]
-                delta[t, b, j] = (1.0 - h * h) * (d_out[t, b, j] + e_rec[i, j])
-                d_next[i, j] = delta[t, b, j]
-    for b in order:
-        for t in range(lengths[b], T):
-            delta[t, b, :] = 0.0
+            t = step_frame(lengths[b], k, reverse)
+            if logistic:
+                for j in range(H):
+                    h = out[t, b, j]
+                    delta[t, b, j] = h * (1.0 - h) * (d_out[t, b, j] + e_rec[i, j])
+                    d_next[i, j] = delta[t, b, j]
+            else:
+                for j in range(H):
+                    h = out[t, b, j]
+                    delta[t, b, j] = (1.0 - h * h) * (d_out[t, b, j] + e_rec[i, j])
+                    d_next[i, j] = delta[t, b, j]
+    zero_past_lengths(delta, lengths, order)

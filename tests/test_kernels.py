@@ -1,0 +1,100 @@
+"""The kernels' building blocks on their own: expm1 accuracy and the lockstep schedule."""
+
+import numpy as np
+import pytest
+
+from seqprop.kernels.activations import expm1_into
+from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
+
+
+def _expm1(x):
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    out = np.empty_like(x)
+    expm1_into(x, out, np.empty(x.size, dtype=np.int64))
+    return out
+
+
+def _ulp_distance(a, b):
+    """Number of representable values between a and b (same dtype; +0 and -0 coincide)."""
+    bits = np.int64 if a.dtype == np.float64 else np.int32
+    lowest = np.int64(np.iinfo(bits).min)
+
+    def ordinal(v):
+        i = v.view(bits).astype(np.int64)
+        return np.where(i < 0, lowest - i, i)  # monotone in the float's value
+
+    return np.abs(ordinal(a) - ordinal(b))
+
+
+def _sweep(lo, hi):
+    """A dense sweep of [lo, hi]: an even grid, a geometric one towards 0, random points."""
+    rng = np.random.default_rng(0)
+    edge = max(abs(lo), abs(hi))
+    sign = -1.0 if lo < 0 else 1.0
+    x = np.concatenate(
+        [
+            np.linspace(lo, hi, 1_000_001),
+            sign * np.logspace(-300, np.log10(edge), 200_001),
+            rng.uniform(lo, hi, 200_000),
+            rng.uniform(lo, hi, 200_000) / edge,  # |x| <= 1, where most arguments are
+        ]
+    )
+    return np.clip(x, lo, hi)
+
+
+@pytest.mark.parametrize(
+    "lo, hi, worst",
+    [
+        (-700.0, 0.0, 1),  # the kernels' range: arguments -|a|, -2|a|, clamped at -700
+        (0.0, 700.0, 2),
+    ],
+)
+def test_expm1_float64_ulp_error(lo, hi, worst):
+    x = _sweep(lo, hi)
+    err = _ulp_distance(_expm1(x), np.expm1(x))
+    assert err.max() <= worst, f"{err.max()} ulp at x = {x[np.argmax(err)]!r}"
+    assert (err == 0).mean() > 0.8  # mostly correctly rounded, not just close
+
+
+def test_expm1_float32_ulp_error():
+    """Float32 networks keep the kernels' float64 expm1 rounded to float32."""
+    x = _sweep(-700.0, 0.0).astype(np.float32)
+    got = _expm1(x).astype(np.float32)
+    err = _ulp_distance(got, np.expm1(x))
+    assert err.max() <= 2, f"{err.max()} float32 ulp at x = {x[np.argmax(err)]!r}"
+    # the 2 ulp are numpy's float32 expm1's: against float64 expm1 rounded, at most 1
+    rounded = np.expm1(x.astype(np.float64)).astype(np.float32)
+    assert _ulp_distance(got, rounded).max() <= 1
+
+
+def test_expm1_edges():
+    x = np.array([0.0, -0.0, -1e-300, 1e-300, -700.0, -800.0, -np.inf, 700.0])
+    got = _expm1(x)
+    np.testing.assert_array_equal(got[:4], [0.0, 0.0, -1e-300, 1e-300])
+    assert got[4] == np.expm1(-700.0) == -1.0
+    assert got[5] == got[6] == -1.0  # clamped at -700
+    assert got[7] == pytest.approx(np.expm1(700.0), rel=4e-16)
+
+
+def test_lockstep_schedule_counts_sequences_longer_than_each_step():
+    lengths = np.array([3, 0, 5, 1, 5, 2], dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    active = lockstep_schedule(lengths, order)
+    assert active.tolist() == [5, 4, 3, 2, 2]
+    for k, n in enumerate(active):
+        assert set(order[:n].tolist()) == set(np.flatnonzero(lengths > k).tolist())
+    # a share of the batch, and none at all
+    assert lockstep_schedule(lengths, order[1::2]).tolist() == [2, 2, 1, 1, 1]
+    assert lockstep_schedule(lengths, order[:0]).size == 0
+    assert lockstep_schedule(lengths, np.array([1], dtype=np.int64)).size == 0
+
+
+def test_step_frame_and_zero_past_lengths():
+    assert [step_frame(4, k, False) for k in range(4)] == [0, 1, 2, 3]
+    assert [step_frame(4, k, True) for k in range(4)] == [3, 2, 1, 0]
+    lengths = np.array([2, 4, 0], dtype=np.int64)
+    arr = np.ones((4, 3, 2))
+    zero_past_lengths(arr, lengths, np.array([0, 2], dtype=np.int64))
+    assert arr[:2, 0].all() and not arr[2:, 0].any()
+    assert arr[:, 1].all()  # not in the order: untouched
+    assert not arr[:, 2].any()
