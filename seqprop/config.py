@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from seqprop.errors import ConfigError
+from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES
 
 __all__ = [
     "DTYPES",
@@ -70,15 +71,6 @@ __all__ = [
     "save_config",
     "toml_literal",
 ]
-
-KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
-"""Network kinds accepted by ``model.kind``."""
-BIDIRECTIONAL_KINDS = ("blstm", "brnn")
-GRADIENTS = ("full", "truncated")
-DTYPES = ("float32", "float64")
-REDUCTIONS = ("sum", "mean")
-SQUASHES = ("tanh", "logistic2")
-ACTIVATIONS = ("tanh", "logistic")
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 
 from seqprop._parallel import get_num_threads, run_pair
 from seqprop.kernels import ctc as _k
+from seqprop.options import REDUCTIONS
 
 __all__ = [
     "best_path_decode",
@@ -34,7 +35,6 @@ __all__ = [
     "validate_targets",
 ]
 
-REDUCTIONS = ("sum", "mean")
 _MIN_SPLIT_WORK = 200_000  # below this (frames x (outputs + cells)), one thread
 
 

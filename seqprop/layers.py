@@ -23,9 +23,8 @@ from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.lstm import lstm_backward, lstm_forward
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
+from seqprop.options import ACTIVATIONS
 
-GRADIENT_MODES = ("full", "truncated")
-ACTIVATIONS = tuple(ACTIVATION_CODES)
 """Hidden unit functions of the RNN and Dense layers: ("tanh", "logistic")."""
 
 

@@ -20,11 +20,7 @@ import numpy as np
 
 from seqprop._parallel import blas_single_thread
 from seqprop.heads import Head, StepResult, get_head
-from seqprop.heads.base import REDUCTIONS
-from seqprop.kernels.activations import SQUASH_CODES
 from seqprop.layers import (
-    ACTIVATIONS,
-    GRADIENT_MODES,
     LSTM,
     RNN,
     Bidirectional,
@@ -32,9 +28,8 @@ from seqprop.layers import (
     Layer,
     TimeWindow,
 )
+from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES, Kind
 
-KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
-DTYPES = ("float32", "float64")
 INIT_RANGE = 0.1  # weights uniform in [-0.1, 0.1] (paper, section 5)
 
 
@@ -328,8 +323,8 @@ def make_network(
         MLP only: frames on either side of the current one in its input
         (input size (2 window + 1) I).
     gradient : {"full", "truncated"}
-        Full BPTT, or the truncated gradient of the original LSTM (DESIGN.md
-        section 2); for plain RNNs ``"truncated"`` stops error at the
+        Full BPTT, or the truncated gradient of the original LSTM
+        (``docs/EQUATIONS.md``); for plain RNNs ``"truncated"`` stops error at the
         recurrent connection. Ignored by the MLP.
     dtype : {"float32", "float64"}
     random_state : None, int or numpy.random.Generator
@@ -361,69 +356,7 @@ def make_network(
         Parameters named ``hidden.{n}[.fwd|.bwd].{W_ih,W_hh,b,w_peep}`` (recurrent),
         ``hidden.{n}.{W,b}`` (MLP) and ``output.{W,b}``.
     """
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    input_size = _positive_int(input_size, "input_size")
-    hidden_size = _positive_int(hidden_size, "hidden_size")
-    num_classes = _positive_int(num_classes, "num_classes")
-    no_hidden = (
-        not isinstance(num_layers, bool)
-        and isinstance(num_layers, int | np.integer)
-        and num_layers == 0
-    )
-    if no_hidden and kind != "mlp":
-        raise ValueError(f"num_layers=0 (no hidden layer) needs kind 'mlp', got kind {kind!r}")
-    num_layers = 0 if no_hidden else _positive_int(num_layers, "num_layers")
-    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
-        raise ValueError(f"window must be a non-negative integer, got {window!r}")
-    window = int(window)
-    if window and kind != "mlp":
-        raise ValueError(f"window is an MLP option; kind {kind!r} takes window=0")
-    if gradient not in GRADIENT_MODES:
-        raise ValueError(f"gradient must be one of {GRADIENT_MODES}, got {gradient!r}")
-    if dtype not in DTYPES:
-        dt = np.dtype(dtype).name if isinstance(dtype, type | np.dtype) else dtype
-        if dt not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
-        dtype = dt
-    if squash not in SQUASH_CODES:
-        raise ValueError(f"squash must be one of {tuple(SQUASH_CODES)}, got {squash!r}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    if kind in ("blstm", "lstm") and activation != "tanh":
-        raise ValueError(
-            f"activation applies to rnn, brnn and mlp units, not kind {kind!r} "
-            f"(LSTM cells take squash); got activation={activation!r}"
-        )
-    if kind not in ("blstm", "lstm") and squash != "tanh":
-        raise ValueError(
-            f"squash is an LSTM option; kind {kind!r} takes activation, got squash={squash!r}"
-        )
-
-    hidden: list[tuple[str, Layer]] = []
-    size = input_size
-    if kind == "mlp":
-        hidden.append(("window", TimeWindow(size, window)))
-        size = hidden[-1][1].output_size
-    for n in range(num_layers):
-        if kind in ("blstm", "lstm"):
-
-            def unit(rev, size=size):
-                return LSTM(size, hidden_size, reverse=rev, gradient=gradient, squash=squash)
-        elif kind in ("brnn", "rnn"):
-
-            def unit(rev, size=size):
-                return RNN(size, hidden_size, reverse=rev, gradient=gradient, activation=activation)
-        else:
-
-            def unit(rev, size=size):
-                return Dense(size, hidden_size, activation=activation)
-
-        layer = Bidirectional(unit(False), unit(True)) if kind in ("blstm", "brnn") else unit(False)
-        hidden.append((f"hidden.{n}", layer))
-        size = layer.output_size
-
-    spec = dict(
+    spec = _checked_spec(
         kind=kind,
         input_size=input_size,
         hidden_size=hidden_size,
@@ -435,22 +368,118 @@ def make_network(
         activation=activation,
         num_layers=num_layers,
     )
-    head_cls = get_head(head)
-    unknown = sorted(set(head_options) - set(head_cls.option_names))
+    hidden = _hidden_layers(spec)
+    out = _make_head(head, head_options, hidden, spec["num_classes"])
+    spec.update(head=head, **out.options())
+    net = Network(hidden, out, dtype=spec["dtype"], spec=spec)
+    net.init_parameters(random_state)
+    return net
+
+
+def _checked_spec(**spec) -> dict:
+    """The hidden layers' arguments of :func:`make_network`, checked and normalised."""
+    kind = spec["kind"]
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    kind = str(kind)
+    for name in ("input_size", "hidden_size", "num_classes"):
+        spec[name] = _positive_int(spec[name], name)
+    num_layers = spec["num_layers"]
+    no_hidden = (
+        not isinstance(num_layers, bool)
+        and isinstance(num_layers, int | np.integer)
+        and num_layers == 0
+    )
+    if no_hidden and kind != Kind.MLP:
+        raise ValueError(f"num_layers=0 (no hidden layer) needs kind 'mlp', got kind {kind!r}")
+    spec["num_layers"] = 0 if no_hidden else _positive_int(num_layers, "num_layers")
+    window = spec["window"]
+    if isinstance(window, bool) or not isinstance(window, int | np.integer) or window < 0:
+        raise ValueError(f"window must be a non-negative integer, got {window!r}")
+    spec["window"] = window = int(window)
+    if window and kind != Kind.MLP:
+        raise ValueError(f"window is an MLP option; kind {kind!r} takes window=0")
+    if spec["gradient"] not in GRADIENTS:
+        raise ValueError(f"gradient must be one of {GRADIENTS}, got {spec['gradient']!r}")
+    spec["dtype"] = _dtype_name(spec["dtype"])
+    _check_units(kind, spec["squash"], spec["activation"])
+    return spec
+
+
+def _dtype_name(dtype) -> str:
+    if dtype in DTYPES:
+        return dtype
+    dt = np.dtype(dtype).name if isinstance(dtype, type | np.dtype) else dtype
+    if dt not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return dt
+
+
+def _check_units(kind: str, squash, activation) -> None:
+    """``squash`` applies to LSTM cells, ``activation`` to the other kinds' units."""
+    if squash not in SQUASHES:
+        raise ValueError(f"squash must be one of {SQUASHES}, got {squash!r}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    lstm = Kind(kind).lstm
+    if lstm and activation != "tanh":
+        raise ValueError(
+            f"activation applies to rnn, brnn and mlp units, not kind {kind!r} "
+            f"(LSTM cells take squash); got activation={activation!r}"
+        )
+    if not lstm and squash != "tanh":
+        raise ValueError(
+            f"squash is an LSTM option; kind {kind!r} takes activation, got squash={squash!r}"
+        )
+
+
+def _hidden_layers(spec: dict) -> list[tuple[str, Layer]]:
+    """The hidden layers a checked spec describes, bottom to top."""
+    kind = Kind(spec["kind"])
+    hidden_size, gradient = spec["hidden_size"], spec["gradient"]
+    hidden: list[tuple[str, Layer]] = []
+    size = spec["input_size"]
+    if kind == Kind.MLP:
+        hidden.append(("window", TimeWindow(size, spec["window"])))
+        size = hidden[-1][1].output_size
+    for n in range(spec["num_layers"]):
+        if kind.lstm:
+
+            def unit(rev, size=size):
+                return LSTM(
+                    size, hidden_size, reverse=rev, gradient=gradient, squash=spec["squash"]
+                )
+        elif kind == Kind.MLP:
+
+            def unit(rev, size=size):
+                return Dense(size, hidden_size, activation=spec["activation"])
+        else:
+
+            def unit(rev, size=size):
+                return RNN(
+                    size, hidden_size, reverse=rev, gradient=gradient, activation=spec["activation"]
+                )
+
+        layer = Bidirectional(unit(False), unit(True)) if kind.bidirectional else unit(False)
+        hidden.append((f"hidden.{n}", layer))
+        size = layer.output_size
+    return hidden
+
+
+def _make_head(name: str, options: dict, hidden: list[tuple[str, Layer]], num_classes: int) -> Head:
+    """The head ``name`` with the user's ``options`` and what it must know of the layers below."""
+    head_cls = get_head(name)
+    unknown = sorted(set(options) - set(head_cls.option_names))
     if unknown:
         raise ValueError(
-            f"head {head!r} has no option {unknown[0]!r} (its options: "
+            f"head {name!r} has no option {unknown[0]!r} (its options: "
             f"{', '.join(head_cls.option_names) or 'none'})"
         )
     top = hidden[-1][1]
     structure = {"directions": 2 if isinstance(top, Bidirectional) else 1}
-    out = head_cls(
-        size,
+    return head_cls(
+        top.output_size,
         num_classes,
-        **head_options,
+        **options,
         **{k: structure[k] for k in head_cls.structure_names},
     )
-    spec.update(head=head, **out.options())
-    net = Network(hidden, out, dtype=dtype, spec=spec)
-    net.init_parameters(random_state)
-    return net

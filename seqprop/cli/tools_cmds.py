@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-KINDS = ("blstm", "lstm", "brnn", "rnn", "mlp")
+from seqprop.options import KINDS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["HEADS", "Head", "StepResult", "TargetKind", "get_head", "register_head"]
+from seqprop.options import REDUCTIONS  # noqa: F401 (re-exported for the heads)
 
-REDUCTIONS = ("sum", "mean")
+__all__ = ["HEADS", "Head", "StepResult", "TargetKind", "get_head", "register_head"]
 
 
 class TargetKind(enum.Enum):

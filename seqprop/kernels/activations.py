@@ -27,10 +27,11 @@ function's *output* ``y``, which is what the forward pass keeps. Equations:
 import numpy as np
 
 from seqprop.kernels._jit import jit
+from seqprop.options import Activation, Squash
 
-SQUASH_CODES = {"tanh": 0, "logistic2": 1}
+SQUASH_CODES = {Squash.TANH: 0, Squash.LOGISTIC2: 1}
 """LSTM cell squashing function -> kernel code."""
-ACTIVATION_CODES = {"tanh": 0, "logistic": 1}
+ACTIVATION_CODES = {Activation.TANH: 0, Activation.LOGISTIC: 1}
 """Plain recurrent layer hidden-unit function -> kernel code."""
 
 _LOG2E = 1.4426950408889634
