@@ -88,7 +88,7 @@ class ModelConfig:
         MLP only: frames of context on either side of the current frame.
     gradient : {"full", "truncated"}
         LSTM gradient: full BPTT or the truncated gradient of the original
-        LSTM (DESIGN.md section 2).
+        LSTM (``docs/EQUATIONS.md``).
     squash : {"tanh", "logistic2"}
         LSTM cell input/output squashing: ``tanh`` or the 2005 paper's
         ``4 logistic(x) - 2``.
@@ -162,7 +162,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    """Datasets (HDF5 files in seqprop's sequence format, DESIGN.md section 4).
+    """Datasets (HDF5 files in seqprop's sequence format, ``docs/FORMAT.md``).
 
     Attributes
     ----------

@@ -1,20 +1,17 @@
 """Output heads (``docs/HEADS.md``): the part of a network specific to its kind of output.
 
 ``make_network(..., head=NAME)`` puts the head registered as ``NAME`` on top of
-the hidden layers. Registered today:
+the hidden layers. Registered:
 
 ``softmax``
     :class:`~seqprop.heads.softmax.SoftmaxHead`, framewise classification
     (the paper's).
 ``sequence``
-    :class:`~seqprop.heads.sequence.SequenceHead`, one class per sequence
-    from the top hidden layer pooled over time.
+    :class:`~seqprop.heads.sequence.SequenceHead`, one class per sequence.
 ``logistic``
-    :class:`~seqprop.heads.logistic.LogisticHead`, K independent logistic
-    outputs per frame (multi-label, binary cross-entropy).
+    :class:`~seqprop.heads.logistic.LogisticHead`, multi-label per frame.
 ``squared_error``
-    :class:`~seqprop.heads.squared_error.SquaredErrorHead`, K real outputs
-    per frame (regression, sum-of-squares error).
+    :class:`~seqprop.heads.squared_error.SquaredErrorHead`, regression per frame.
 
 A new head is one class: see :mod:`seqprop.heads.base` and ``docs/ARCHITECTURE.md``.
 """

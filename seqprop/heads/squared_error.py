@@ -36,14 +36,14 @@ from typing import Any
 
 import numpy as np
 
-from seqprop.heads._frames import (
+from seqprop.heads.base import Head, StepResult, TargetKind, register_head
+from seqprop.heads.framewise import (
     FrameTargets,
     affine,
     affine_backward,
     logistic,
     prepare_float_targets,
 )
-from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 
 __all__ = ["OUTPUT_ACTIVATIONS", "RegressionResult", "RegressionScores", "SquaredErrorHead"]
 
