@@ -1,16 +1,15 @@
-"""Input preprocessing shared by training and inference, scoring and prediction.
+"""Evaluation: scores over whole splits, reports per head, posteriors and predictions files.
 
-What the network sees is the dataset's features after two transforms, applied
-identically when training, validating, evaluating and predicting:
-
-1. normalisation, ``(x - mean) / std`` with the training set's statistics
-   (stored with the model);
-2. the target delay ``d`` (Graves & Schmidhuber 2005, section 5.2): the
-   network must output frame ``t``'s class when it sees frame ``t + d``, so a
-   unidirectional net gets ``d`` frames of future context. Each sequence is
-   extended by ``d`` frames of zero input and its targets shifted ``d`` frames
-   later (:func:`delay_sequence`); every original frame is still scored,
-   and the outputs for the original frames are ``out[d : d + T]``.
+:func:`score` sums a network's loss and its head's metric counts over a
+split (what the trainer's validation uses); :func:`evaluate` builds the full
+report of a model on a dataset by feeding every sequence's outputs to the
+head's evaluator (``net.head.evaluator``: for the paper's softmax head
+:class:`FrameConfusion`, giving frame accuracy, per-class accuracy, the
+confusion matrix and, for TIMIT's 61 phones, the accuracy after folding to
+39); :func:`iter_posteriors` and :func:`write_predictions` run a model over a
+dataset. Inputs reach the network through the same preprocessing as in
+training (normalisation, target delay: :mod:`seqprop.data.pipeline`), and
+outputs are re-aligned with the sequence's frames (the delay undone).
 
 Shape legend: T = frames of a sequence, I = input features, K = classes,
 N = sequences, B = sequences in a batch.
