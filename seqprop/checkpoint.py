@@ -51,12 +51,24 @@ Every file is written to a temporary name in the destination's directory,
 flushed, fsync'ed and renamed over the destination (:func:`atomic_output`), so
 a crash at any moment leaves either the previous file or the new one, never a
 mixture.
+
+HDF5 never sees a failed write: :func:`h5_file` hands HDF5 a Python file
+that records the first write error (a full disk, a quota) instead of raising
+it, and raises it as one :class:`~seqprop.errors.OutputError` naming the file
+once HDF5 has closed. (HDF5 told of a failed write while closing leaves its
+library state corrupt, and the process may crash later.) The same path serves
+every HDF5 writer of seqprop: checkpoints and models here, predictions
+(:func:`seqprop.evaluation.write_predictions`) and dataset files
+(:func:`seqprop.data.write_dataset`); it streams, so a file of any size needs
+no more memory than HDF5's own buffers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
+import errno
+import io
 import json
 import math
 import os
@@ -67,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-from seqprop.errors import CheckpointError
+from seqprop.errors import CheckpointError, OutputError
 
 __all__ = [
     "BEST_NAME",
@@ -80,9 +92,11 @@ __all__ = [
     "TrainingState",
     "atomic_output",
     "find_model_file",
+    "h5_file",
     "json_clean",
     "load_model",
     "load_training_state",
+    "output_error",
     "remove_stale_temporaries",
     "save_model",
     "save_training_state",
@@ -115,13 +129,29 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """A one-line :class:`OutputError` naming ``path`` for a failed write ``exc``."""
+    if isinstance(exc, OutputError):
+        return exc
+    if exc.errno == errno.ENOSPC:
+        why = "no space left on device"
+    elif exc.errno == errno.EDQUOT:
+        why = "disk quota exceeded"
+    else:
+        why = (exc.strerror or str(exc) or type(exc).__name__).splitlines()[0]
+    err = OutputError(f"{path}: cannot write: {why}")
+    err.errno = exc.errno
+    return err
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success fsync and rename it to ``path``.
 
     If the body raises (or the process dies), ``path`` is untouched; the
     temporary file is removed on an exception (a killed process leaves it,
-    :func:`remove_stale_temporaries` clears it later).
+    :func:`remove_stale_temporaries` clears it later). A failed write, sync
+    or rename (a full disk ...) raises :class:`OutputError` naming ``path``.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}")
@@ -131,9 +161,169 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
+    except OutputError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            raise output_error(path, exc) from None
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+_PAGE = 1 << 16
+_OVERLAY_PAGES = 4096  # 256 MiB of pages kept in memory after a failed write, at most
+
+
+class _RecordingFile(io.RawIOBase):
+    """A binary file for h5py's ``fileobj`` driver that records write errors instead of raising.
+
+    After the first failed write, writes go to pages in memory that reads
+    consult, so HDF5 reads back what it wrote (its metadata) and finishes
+    and closes normally; :attr:`error` holds the failure. Once the pages
+    reach 256 MiB, larger writes (raw data, which HDF5 does not read back)
+    are dropped. Nothing after the failure reaches the disk.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        super().__init__()
+        self._fh = fh
+        self._pos = 0
+        self.error: OSError | None = None
+        self._pages: dict[int, bytearray] = {}
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == 0:
+            self._pos = pos
+        elif whence == 1:
+            self._pos += pos
+        else:
+            self._pos = os.fstat(self._fh.fileno()).st_size + pos
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _disk(self, offset: int, n: int) -> bytes:
+        try:
+            data = os.pread(self._fh.fileno(), n, offset)
+        except OSError:
+            data = b""
+        return data + bytes(n - len(data))
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = view.nbytes
+        if not self._pages:
+            data = os.pread(self._fh.fileno(), n, self._pos)
+            view[: len(data)] = data
+            self._pos += len(data)
+            return len(data)
+        done = 0
+        while done < n:
+            offset = self._pos + done
+            page, at = divmod(offset, _PAGE)
+            take = min(n - done, _PAGE - at)
+            stored = self._pages.get(page)
+            chunk = stored[at : at + take] if stored is not None else self._disk(offset, take)
+            view[done : done + take] = chunk
+            done += take
+        self._pos += n
+        return n
+
+    def _keep(self, data: memoryview) -> None:
+        """Write ``data`` at the position into the in-memory pages."""
+        n = data.nbytes
+        if len(self._pages) >= _OVERLAY_PAGES and n >= _PAGE:
+            return
+        done = 0
+        while done < n:
+            offset = self._pos + done
+            page, at = divmod(offset, _PAGE)
+            take = min(n - done, _PAGE - at)
+            stored = self._pages.get(page)
+            if stored is None:
+                stored = self._pages[page] = bytearray(self._disk(page * _PAGE, _PAGE))
+            stored[at : at + take] = data[done : done + take]
+            done += take
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        n = view.nbytes
+        if self.error is None:
+            try:
+                done = 0
+                while done < n:  # a raw file may write fewer bytes than given
+                    done += os.pwrite(self._fh.fileno(), view[done:], self._pos + done)
+            except OSError as exc:
+                self.error = exc
+        if self.error is not None:
+            self._keep(view)
+        self._pos += n
+        return n
+
+    def truncate(self, size: int | None = None) -> int:
+        size = self._pos if size is None else size
+        if self.error is None:
+            try:
+                os.ftruncate(self._fh.fileno(), size)
+            except OSError as exc:
+                self.error = exc
+        return size
+
+    def flush(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def h5_file(
+    tmp: str | os.PathLike[str], dest: str | os.PathLike[str], mode: str = "w", **kwargs: Any
+) -> Iterator[Any]:
+    """Open ``tmp`` as an HDF5 file to write (``mode`` ``"w"`` or ``"r+"``) that HDF5 writes
+    through a :class:`_RecordingFile`.
+
+    On leaving the block the file is closed; if any write failed (a full disk),
+    :class:`OutputError` naming ``dest`` (the file the user asked for) is
+    raised, also in place of an error the body raised meanwhile. ``kwargs``
+    go to ``h5py.File``.
+    """
+    import h5py
+
+    if mode not in ("w", "r+"):
+        raise ValueError(f"mode must be 'w' or 'r+', got {mode!r}")
+    try:
+        fh = open(tmp, "w+b" if mode == "w" else "r+b", buffering=0)  # noqa: SIM115
+    except OSError as exc:
+        raise output_error(dest, exc) from None
+    rec = _RecordingFile(fh)
+    try:
+        try:
+            f = h5py.File(rec, mode, **kwargs)
+        except (OSError, RuntimeError, ValueError) as exc:
+            if rec.error is not None:
+                raise output_error(dest, rec.error) from None
+            raise OSError(f"{dest}: cannot open as HDF5 for writing ({exc})") from None
+        try:
+            with f:
+                yield f
+        except BaseException:
+            if rec.error is not None:
+                raise output_error(dest, rec.error) from None
+            raise
+        if rec.error is not None:
+            raise output_error(dest, rec.error) from None
+    finally:
+        fh.close()
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
@@ -385,10 +575,9 @@ def save_model(
     score : float, optional
         Validation frame error of the weights.
     """
-    import h5py
 
     path = Path(path)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_output(path) as tmp, h5_file(tmp, path) as f:
         _write_common(
             f,
             content="model",
@@ -444,8 +633,6 @@ def _write_optimizer(f: Any, name: str, state: Mapping[str, Any]) -> None:
 
 def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> Path:
     """Write a training checkpoint (``content = "training"``) atomically."""
-    import h5py
-
     path = Path(path)
     delay = int((state.config or {}).get("model", {}).get("delay", 0))
     scalars = {
@@ -461,7 +648,7 @@ def save_training_state(path: str | os.PathLike[str], state: TrainingState) -> P
         "stop_reason": "" if state.stop_reason is None else state.stop_reason.value,
     }
     _check_optimizer_state(state.optimizer_name, state.optimizer_state)
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_output(path) as tmp, h5_file(tmp, path) as f:
         _write_common(
             f,
             content="training",

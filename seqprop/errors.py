@@ -27,3 +27,7 @@ class GradientCheckError(SeqpropError, AssertionError):
 
 class RunDirectoryLocked(ConfigError):
     """Another process is writing into the run directory."""
+
+
+class OutputError(SeqpropError, OSError):
+    """A file could not be written (a full disk, a quota, an I/O error); names the file."""

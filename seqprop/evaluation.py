@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from seqprop.data import Preprocessor, check_dataset_matches, delay_sequence
+from seqprop.data import Preprocessor, check_dataset_matches, delay_sequence, sequence_where
 from seqprop.errors import DataError
 from seqprop.heads import StepResult
 
@@ -99,7 +99,8 @@ def iter_posteriors(
     d = preprocessor.delay
     for idx in _eval_batches(np.asarray(dataset.lengths), batch_size):
         raw = [dataset[int(i)] for i in idx]
-        x, lengths = preprocessor.batch([x for x, _ in raw])
+        wheres = [sequence_where(dataset, i) for i in idx]
+        x, lengths = preprocessor.batch([x for x, _ in raw], wheres)
         proba = net.predict_proba(x, lengths)
         for b, i in enumerate(idx):
             n = raw[b][0].shape[0]
@@ -322,7 +323,7 @@ def write_predictions(
     """
     import h5py
 
-    from seqprop.checkpoint import atomic_output
+    from seqprop.checkpoint import atomic_output, h5_file
 
     check_dataset_matches(dataset, input_size=net.input_size, class_names=class_names)
     path = Path(path)
@@ -335,7 +336,7 @@ def write_predictions(
     n_frames = int(offsets[-1])
     k = net.num_classes
     str_t = h5py.string_dtype("utf-8")
-    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_output(path) as tmp, h5_file(tmp, path) as f:
         post = f.create_dataset("posteriors", shape=(n_frames, k), dtype=np.float32)
         labels = f.create_dataset("labels", shape=(n_frames,), dtype=np.int32)
         targets = f.create_dataset("targets", shape=(n_frames,), dtype=np.int32)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from seqprop.errors import DataError
+from seqprop.errors import DataError, OutputError
 
 __all__ = ["SplitWriter"]
 
@@ -86,7 +86,15 @@ class SplitWriter:
             self._created = missing  # deepest first
         tmp = self.targets[split].with_name(f".{split}.h5.partial-{os.getpid()}")
         self._partial[split] = tmp
-        write_dataset(tmp, inputs, targets, overwrite=True, **kwargs)
+        try:
+            write_dataset(tmp, inputs, targets, overwrite=True, **kwargs)
+        except OutputError as exc:  # name the split's file, not the temporary one
+            from seqprop.checkpoint import output_error
+
+            raise output_error(
+                self.targets[split],
+                OSError(exc.errno, os.strerror(exc.errno) if exc.errno else str(exc)),
+            ) from None
 
     def commit(self) -> dict[str, Path]:
         """Rename every written split into place; returns split -> path."""

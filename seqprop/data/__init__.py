@@ -51,6 +51,7 @@ from seqprop.data.pipeline import (
     check_dataset_matches,
     delay_sequence,
     open_split,
+    sequence_where,
 )
 from seqprop.data.reader import SequenceDataset, list_groups, open_dataset
 from seqprop.data.schema import (
@@ -88,5 +89,6 @@ __all__ = [
     "open_dataset",
     "open_split",
     "pad_sequences",
+    "sequence_where",
     "write_dataset",
 ]

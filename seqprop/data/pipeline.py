@@ -5,7 +5,10 @@ identically when training, validating, evaluating and predicting:
 
 1. normalisation, ``(x - mean) / std`` with the training set's statistics
    (stored with the model), computed in float64 and rounded to the network's
-   dtype;
+   dtype; a value the network's dtype cannot hold (a feature constant in the
+   training set, std floored at 1e-8, meets a large value elsewhere) is refused
+   with a :class:`~seqprop.errors.DataError` naming the file, the sequence's
+   own index and tag, the frame and the feature, never passed on as inf;
 2. the target delay ``d`` (Graves & Schmidhuber 2005, section 5.2): the
    network must output frame ``t``'s class when it sees frame ``t + d``, so a
    unidirectional net gets ``d`` frames of future context. Each sequence is
@@ -34,6 +37,7 @@ import numpy as np
 from seqprop.data.batching import pad_sequences
 from seqprop.data.normalise import apply_normalisation
 from seqprop.data.reader import SequenceDataset, list_groups, open_dataset
+from seqprop.data.schema import tag_text
 from seqprop.errors import DataError
 
 __all__ = [
@@ -42,7 +46,27 @@ __all__ = [
     "check_dataset_matches",
     "delay_sequence",
     "open_split",
+    "sequence_where",
 ]
+
+
+def sequence_where(dataset: Any, i: int) -> str:
+    """``"<file> [group 'g']: sequence i (tag 't')"``: a dataset's own sequence, for errors."""
+    where = f"{dataset.path}" + (f" group {dataset.group!r}" if dataset.group else "")
+    return f"{where}: {tag_text(list(dataset.tags), int(i))}"
+
+
+def _check_cast(x: np.ndarray, xn: np.ndarray, pre: Preprocessor, where: str | None) -> None:
+    """DataError when the normalised ``xn`` (float64) overflowed in ``x`` (the network's dtype)."""
+    if np.isfinite(x).all():
+        return
+    r, c = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
+    raise DataError(
+        f"{where or 'input'}: frame {r} feature {c} normalises to {xn[r, c]:.3g} "
+        f"((x - mean) / std with the training set's mean {pre.mean[c]:.3g}, std "
+        f"{pre.std[c]:.3g}), beyond the range of the network's {pre.dtype}; the feature is "
+        "(nearly) constant in the training set but not here"
+    )
 
 
 def delay_sequence(
@@ -111,21 +135,35 @@ class Preprocessor:
             self.std = np.asarray(self.std, dtype=np.float64)
 
     def __call__(
-        self, x: np.ndarray, y: np.ndarray | None = None
+        self, x: np.ndarray, y: np.ndarray | None = None, where: str | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Transform one sequence: x (T, I), y (T,) -> x (T + d, I) in ``dtype``, y (T + d,)."""
+        """Transform one sequence: x (T, I), y (T,) -> x (T + d, I) in ``dtype``, y (T + d,).
+
+        ``where`` names the sequence (file and index, :func:`sequence_where`)
+        in the :class:`DataError` raised when a normalised value does not fit
+        the network's dtype.
+        """
         if self.mean is not None:
             xn = apply_normalisation(np.asarray(x, dtype=np.float64), self.mean, self.std)
-            x = xn.astype(self.dtype, copy=False)
+            with np.errstate(over="ignore"):
+                x = xn.astype(self.dtype, copy=False)
+            _check_cast(x, xn, self, where)
         else:
             x = np.asarray(x, dtype=self.dtype)
         if y is not None:
             y = np.asarray(y, dtype=np.int32)
         return delay_sequence(x, y, self.delay)
 
-    def batch(self, xs: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Preprocess raw inputs (T_b, I) and pad them: x (T + d, B, I), lengths (B,) int64."""
-        x, _, lengths = pad_sequences([self(x)[0] for x in xs], None, self.dtype, copy=False)
+    def batch(
+        self, xs: Sequence[np.ndarray], wheres: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocess raw inputs (T_b, I) and pad them: x (T + d, B, I), lengths (B,) int64.
+
+        ``wheres`` name the sequences for errors (see :meth:`__call__`).
+        """
+        names = wheres if wheres is not None else [None] * len(xs)
+        prepared = [self(x, where=w)[0] for x, w in zip(xs, names, strict=True)]
+        x, _, lengths = pad_sequences(prepared, None, self.dtype, copy=False)
         return x, lengths
 
 
@@ -157,8 +195,8 @@ class PreparedSplit:
         self._ys: list[np.ndarray] | None = None
         if cache:
             self._xs, self._ys = [], []
-            for x, y in dataset:
-                xd, yd = pre(x, y)
+            for i, (x, y) in enumerate(dataset):
+                xd, yd = pre(x, y, sequence_where(dataset, i))
                 self._xs.append(np.ascontiguousarray(xd))
                 self._ys.append(yd)
 
@@ -170,7 +208,7 @@ class PreparedSplit:
         if self._xs is not None:
             return self._xs[i], self._ys[i]
         x, y = self.dataset[int(i)]
-        return self.pre(x, y)
+        return self.pre(x, y, sequence_where(self.dataset, i))
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
         """Padded batch: x (T, B, I), y (T, B) int32, lengths (B,) int64.

@@ -88,6 +88,7 @@ class SequenceDataset:
         self._file = None
         self._inputs = None  # h5py.Dataset or ndarray
         self._targets = None
+        self._fingerprint: tuple[int, int] | None = None  # (size, mtime_ns) when opened
 
     @classmethod
     def _from_layout(cls, layout: SplitLayout) -> SequenceDataset:
@@ -165,6 +166,24 @@ class SequenceDataset:
         self._file = f
         self._inputs = root["inputs"]
         self._targets = root["targets"]
+        self._fingerprint = _fingerprint(f)
+
+    def _check_unchanged(self) -> None:
+        """DataError when the open file was truncated or rewritten since it was opened.
+
+        HDF5 serves reads past a truncated file's end as zeros; a streamed
+        run must stop instead of training on them.
+        """
+        if self._fingerprint is None or self._file is None:
+            return
+        now = _fingerprint(self._file)
+        if now is not None and now != self._fingerprint:
+            size, was = now[0], self._fingerprint[0]
+            what = "truncated" if size < was else "rewritten"
+            raise DataError(
+                f"{self.path}: changed while being read ({what} by another program? size now "
+                f"{size} bytes, was {was}); its data can no longer be trusted"
+            )
 
     def _check_open(self) -> None:
         if self._inputs is None:
@@ -180,11 +199,12 @@ class SequenceDataset:
         else:
             try:
                 x = self._inputs[start:stop]
-                y = self._targets[start:stop]
+                y = _frame_range(self._targets, start, stop)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise DataError(
                     f"{self._where('inputs')}: cannot read frames {start}:{stop} ({exc})"
                 ) from None
+            self._check_unchanged()
             if x.dtype != np.float32:
                 x = x.astype(np.float32)
             if y.dtype != np.int32:
@@ -356,11 +376,12 @@ class SequenceDataset:
         for start in range(0, self.n_frames, rows):
             stop = min(self.n_frames, start + rows)
             try:
-                block = arr[start:stop]
+                block = arr[start:stop] if which == "inputs" else _frame_range(arr, start, stop)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise DataError(
                     f"{self._where(which)}: cannot read frames {start}:{stop} ({exc})"
                 ) from None
+            self._check_unchanged()
             yield start, block
 
     def _load_into_memory(self) -> None:
@@ -416,6 +437,24 @@ class SequenceDataset:
             "has_normalisation": self.mean is not None and self.std is not None,
             "feature_names": self.feature_names,
         }
+
+
+def _frame_range(targets: Any, start: int, stop: int) -> np.ndarray:
+    """Targets of frames ``start:stop`` as 1-D, also from a MATLAB column or row (docs/FORMAT.md)."""
+    if len(targets.shape) == 1:
+        return targets[start:stop]
+    if targets.shape[0] == 1 and targets.shape[1] != 1:
+        return targets[0, start:stop]
+    return targets[start:stop, 0]
+
+
+def _fingerprint(f: Any) -> tuple[int, int] | None:
+    """(size, mtime in ns) of the open HDF5 file ``f`` (None when its driver has no descriptor)."""
+    try:
+        st = os.fstat(f.id.get_vfd_handle())
+    except (OSError, TypeError, ValueError, AttributeError, RuntimeError):
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
 
 
 def _open_h5(path: pathlib.Path):
@@ -516,6 +555,7 @@ def open_dataset(
             )
             check_inputs_finite(ds.raw_blocks("inputs"), ds.offsets, ds.tags, loc)
         ds._file = f
+        ds._fingerprint = _fingerprint(f)
         if normalise is not False and normalise is not None:
             ds.normalisation = normalisation_pair(ds, normalise)
         if in_memory:

@@ -16,6 +16,7 @@ offending sequence (index and tag).
 
 from __future__ import annotations
 
+import logging
 import math
 import pathlib
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,10 @@ import numpy as np
 
 from seqprop.data.normalise import check_statistics
 from seqprop.errors import DataError
+
+logger = logging.getLogger("seqprop.data")
+
+MATLAB_HINT = "from MATLAB: see docs/FORMAT.md section 6"
 
 __all__ = [
     "BLOCK_BYTES",
@@ -243,19 +248,30 @@ def check_shapes(
     n_frames, n_in = (int(s) for s in inputs.shape)
     if targets.dtype.kind not in "iu":
         raise DataError(
-            f"{loc.dataset('targets')} must be integer (int16/int32), got {targets.dtype}"
+            f"{loc.dataset('targets')} must be integer (int16/int32), got {targets.dtype} "
+            f"({MATLAB_HINT}: write int16(y(:)))"
         )
-    if targets.shape != (n_frames,):
+    if targets.shape in ((n_frames, 1), (1, n_frames)) and n_frames > 1:
+        logger.warning(
+            "%s has shape %s; read as the 1-D (N_frames,) the format asks for",
+            loc.dataset("targets"),
+            targets.shape,
+        )
+    elif targets.shape != (n_frames,):
         raise DataError(
             f"{loc.dataset('targets')} must have shape ({n_frames},) like inputs' frames, "
-            f"got {targets.shape}"
+            f"got {targets.shape} ({MATLAB_HINT}: create it with a scalar size)"
         )
     where = loc.dataset("seq_lengths")
-    if seq_lengths.dtype.kind not in "iu":
+    if seq_lengths.dtype.kind not in "iuf":
         raise DataError(f"{where} must be integer (int64), got {seq_lengths.dtype}")
-    if len(seq_lengths.shape) != 1:
+    shape = tuple(int(d) for d in seq_lengths.shape)
+    if len(shape) == 2 and 1 in shape:
+        logger.warning("%s has shape %s; read as 1-D", where, shape)
+        shape = (max(shape),)
+    if len(shape) != 1:
         raise DataError(f"{where} must be 1-D, got shape {seq_lengths.shape}")
-    n_seqs = int(seq_lengths.shape[0])
+    n_seqs = shape[0]
     if n_seqs == 0:
         raise DataError(f"{where} is empty: the split holds no sequences")
     where = loc.dataset("seq_tags")
@@ -266,6 +282,23 @@ def check_shapes(
     if h5py.check_string_dtype(seq_tags.dtype) is None and seq_tags.dtype.kind not in "SO":
         raise DataError(f"{where} must hold strings, got dtype {seq_tags.dtype}")
     return n_frames, n_in
+
+
+def whole_lengths(raw: np.ndarray, loc: Location) -> np.ndarray:
+    """``seq_lengths`` as a 1-D int64 array; float values (MATLAB's ``double``) must be whole."""
+    raw = np.asarray(raw).reshape(-1)
+    if raw.dtype.kind != "f":
+        return raw
+    where = loc.dataset("seq_lengths")
+    whole = np.isfinite(raw) & (raw == np.round(raw)) & (np.abs(raw) < 2.0**53)
+    if not whole.all():
+        i = int(np.flatnonzero(~whole)[0])
+        raise DataError(
+            f"{where}: sequence {i} has length {float(raw[i])!r}, not a whole number "
+            f"({MATLAB_HINT}: write int64(L(:)))"
+        )
+    logger.warning("%s is %s; read as whole numbers (int64)", where, raw.dtype)
+    return raw.astype(np.int64)
 
 
 def check_lengths(
@@ -372,7 +405,7 @@ def validate_split(f: Any, path: pathlib.Path, group: str | None) -> SplitLayout
     inputs, targets, seq_lengths, seq_tags = required_datasets(root, loc)
     n_frames, n_in = check_shapes(inputs, targets, seq_lengths, seq_tags, loc)
     tags = decode_strings(seq_tags[()], loc.dataset("seq_tags"))
-    lengths, offsets = check_lengths(seq_lengths[()], n_frames, tags, loc)
+    lengths, offsets = check_lengths(whole_lengths(seq_lengths[()], loc), n_frames, tags, loc)
     feature_names, source, stats = optional_attrs(root.attrs, n_in, loc)
     return SplitLayout(
         location=loc,

@@ -282,26 +282,37 @@ def _split_root(f: Any, path: pathlib.Path, key: str | None, overwrite: bool) ->
 
 
 def _open_temporary(tmp: pathlib.Path, path: pathlib.Path, key: str | None, exists: bool) -> Any:
-    """The temporary file, opened for writing (a copy of ``path`` when adding a group)."""
+    """The temporary file, opened for writing (a copy of ``path`` when adding a group).
+
+    HDF5 writes through :func:`seqprop.checkpoint.h5_file`, so a full disk
+    ends in one :class:`~seqprop.errors.OutputError` naming ``path``.
+    """
     import h5py
+
+    from seqprop.checkpoint import h5_file, output_error
 
     if key is not None and exists:
         if not h5py.is_hdf5(str(path)):
             raise DataError(f"{path}: exists and is not an HDF5 file; cannot add group {key!r}")
-        shutil.copyfile(path, tmp)
+        try:
+            shutil.copyfile(path, tmp)
+        except OSError as exc:
+            raise output_error(path, exc) from None
         mode = "r+"
     else:
         mode = "w"
-    try:
-        return h5py.File(str(tmp), mode, libver=("v108", "latest"))
-    except OSError as exc:
-        raise DataError(f"{path}: cannot open to add group {key!r} ({exc})") from None
+    return h5_file(tmp, path, mode, libver=("v108", "latest"))
 
 
 def _replace(tmp: pathlib.Path, path: pathlib.Path, exists: bool) -> None:
     """Sync ``tmp``, give it the destination's mode (or the umask's), move it onto ``path``."""
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
+    from seqprop.checkpoint import output_error
+
+    try:
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise output_error(path, exc) from None
     umask = os.umask(0)
     os.umask(umask)
     if exists:

@@ -63,6 +63,7 @@ from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import EvaluationResult, evaluate, score
 from seqprop.optim import Optimizer, make_optimizer
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
+from seqprop.training.memory import check_fits
 from seqprop.training.rundir import RunDirectory
 from seqprop.training.stopping import EarlyStopping, StopReason, describe_stop
 
@@ -492,6 +493,13 @@ class Trainer:
         from seqprop.network import make_network
 
         cfg = self.config
+        check_fits(
+            cfg.model,
+            cfg.train,
+            input_size=self.train_data.input_size,
+            num_classes=self.train_data.num_classes,
+            longest=int(np.max(self.train_data.lengths)),
+        )
         try:
             if state is not None:
                 return make_network(**state.spec)
