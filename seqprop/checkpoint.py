@@ -681,6 +681,11 @@ def _open(path: Path) -> Any:
         raise CheckpointError(f"{path}: no such file")
     try:
         f = h5py.File(path, "r")
+    except BlockingIOError:
+        raise CheckpointError(
+            f"{path}: locked by another program that has it open for writing; wait until it "
+            "has finished (HDF5 file locking)"
+        ) from None
     except OSError as exc:
         raise CheckpointError(
             f"{path} is not a seqprop checkpoint (not a readable HDF5 file: {exc})"

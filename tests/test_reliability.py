@@ -388,3 +388,196 @@ def test_matlab_files_that_cannot_be_read_say_how_to_write_them(tmp_path):
     path, _ = _matlab_file(tmp_path / "c.h5", [4, 6], targets_shape=(2, 5))
     with pytest.raises(DataError, match="scalar size"):
         open_dataset(path)
+
+
+# ------------------------------------------------------------------ 8. smaller ones
+def test_duplicate_class_names_are_refused_by_the_reader(tmp_path):
+    from seqprop.data import open_dataset
+    from seqprop.errors import DataError
+
+    path = toy_split(tmp_path / "d.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["class_names"] = np.array(["a", "b", "a"], dtype=object)
+    with pytest.raises(DataError, match="'a' is class 0 and class 2; class names must be distinct"):
+        open_dataset(path)
+
+
+def test_a_file_locked_by_a_writer_is_reported_as_locked(tmp_path):
+    from seqprop.checkpoint import load_model
+    from seqprop.data import open_dataset
+    from seqprop.errors import CheckpointError, DataError
+
+    if os.environ.get("HDF5_USE_FILE_LOCKING", "").upper() == "FALSE":
+        pytest.skip("HDF5 file locking is switched off here")
+    data = toy_split(tmp_path / "d.h5")
+    model = toy_model(tmp_path / "m.h5")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, h5py\n"
+            "files = [h5py.File(p, 'r+') for p in sys.argv[1:]]\n"
+            "print('open', flush=True)\n"
+            "time.sleep(60)\n",
+            str(data),
+            str(model),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(DataError, match="d.h5: locked by another program"):
+            open_dataset(data)
+        with pytest.raises(CheckpointError, match="m.h5: locked by another program"):
+            load_model(model)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def _hold_lock(directory: Path):
+    """A process holding ``directory``'s run lock, as a training seqprop does."""
+    code = (
+        "import sys, time\n"
+        "from seqprop.training.rundir import RunDirectory\n"
+        "RunDirectory(sys.argv[1]).lock()\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(directory)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_lost_job_never_writes_error_txt_into_a_finished_or_busy_run(tmp_path):
+    from seqprop.experiments.files import ERROR_NAME, RESULT_NAME
+    from seqprop.experiments.runner import _lost
+
+    finished = tmp_path / "out" / "done-point"
+    finished.mkdir(parents=True)
+    (finished / RESULT_NAME).write_text("{}\n")
+
+    class Point:
+        name = "done-point"
+
+    _lost(Point(), tmp_path / "out", "KilledWorker: worker lost")
+    assert not (finished / ERROR_NAME).exists()
+
+    busy = tmp_path / "out" / "busy-point"
+    busy.mkdir()
+    Point.name = "busy-point"
+    holder = _hold_lock(busy)
+    try:
+        _lost(Point(), tmp_path / "out", "KilledWorker: worker lost")
+        assert not (busy / ERROR_NAME).exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    _lost(Point(), tmp_path / "out", "KilledWorker: worker lost")  # really lost now
+    assert "worker lost" in (busy / ERROR_NAME).read_text()
+
+
+def test_run_point_on_a_run_another_worker_trains_leaves_its_directory_alone(tmp_path):
+    from seqprop.experiments.files import ERROR_NAME
+    from seqprop.experiments.point import record_failure
+
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = _hold_lock(run)
+    try:
+        assert record_failure(run, "RunDirectoryLocked: in use\n") is False
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (run / ERROR_NAME).exists()
+    assert record_failure(run, "ValueError: bad\n") is True
+    assert (run / ERROR_NAME).read_text() == "ValueError: bad\n"
+
+
+def test_hand_edits_to_config_toml_are_refused_or_applied_on_resume(tmp_path):
+    from seqprop.errors import ConfigError
+    from seqprop.training import Trainer
+
+    train = toy_split(tmp_path / "train.h5", n_seq=3, frames=20)
+    cfg = {
+        "model": {"kind": "lstm", "hidden_size": 3},
+        "data": {"train": str(train)},
+        "train": {"max_epochs": 1, "threads": 1, "progress": False, "learning_rate": 0.01},
+    }
+    run = tmp_path / "run"
+    Trainer(cfg, run_dir=run).fit().close()
+    original = (run / "config.toml").read_text()
+    edited = original.replace("learning_rate = 0.01", "learning_rate = 0.5")
+    assert edited != original
+    (run / "config.toml").write_text(edited)
+    with pytest.raises(ConfigError, match=r"edited since the last checkpoint: train.learning_rate"):
+        Trainer.resume(run).fit()
+    assert (run / "config.toml").read_text() == edited  # left as the user wrote it
+    (run / "config.toml").write_text(original.replace("max_epochs = 1", "max_epochs = 2"))
+    with Trainer.resume(run) as trainer:  # a resumable key: applied, as --set would
+        trainer.fit()
+        assert trainer.n_epochs_ == 2
+
+
+def _toy_train_config(train, **model):
+    return {
+        "model": {"kind": "lstm", "hidden_size": 4, **model},
+        "data": {"train": str(train)},
+        "train": {"max_epochs": 2, "threads": 1, "progress": False},
+    }
+
+
+def test_a_learning_rate_of_1e6_is_flagged_as_divergence(tmp_path):
+    from seqprop.training import Trainer, TrainingDiverged
+
+    train = toy_split(tmp_path / "train.h5", n_seq=12, frames=40, n_in=3)
+    cfg = _toy_train_config(train)
+    cfg["train"]["learning_rate"] = 1e6
+    with pytest.raises(TrainingDiverged, match=r"training diverged: (loss per unit grew|loss is)"):
+        Trainer(cfg).fit()
+
+
+@pytest.mark.parametrize("lr", [1e-5, 1e-3, 0.05])
+def test_ordinary_learning_rates_never_trip_the_divergence_rule(tmp_path, lr):
+    from seqprop.training import Trainer
+
+    train = toy_split(tmp_path / "train.h5", n_seq=12, frames=40, n_in=3)
+    cfg = _toy_train_config(train)
+    cfg["train"].update(learning_rate=lr, max_epochs=3)
+    with Trainer(cfg) as trainer:
+        trainer.fit()
+        assert trainer.n_epochs_ == 3
+
+
+def test_divergence_watch_rule():
+    from seqprop.training.checks import GROWTH, DivergenceWatch
+
+    w = DivergenceWatch()
+    w.begin_epoch(None)
+    assert w.update(2.0) is None  # the first update sets the reference
+    assert all(w.update(v) is None for v in (1.9, 50.0, 1.5, 1.0))  # an outlier is no divergence
+    assert w.update(GROWTH * 2.0 * 20) is not None
+    w.begin_epoch(0.5)  # the previous epoch's loss is the reference from now on
+    assert w.update(0.4) is None
+    assert "grew" in w.update(GROWTH * 0.5 * 11)
+    assert w.update(float("nan")) == "loss is nan"
+
+
+def test_settings_that_leave_nothing_to_learn_are_warned_about(tmp_path, caplog):
+    from seqprop.training import Trainer
+
+    train = toy_split(tmp_path / "train.h5", n_seq=3, frames=20)
+    cfg = _toy_train_config(train, delay=25)
+    cfg["train"]["max_epochs"] = 1
+    with Trainer(cfg) as trainer:
+        trainer.fit()
+    assert "model.delay = 25 is not shorter than the longest training sequence (20" in caplog.text
+    cfg = _toy_train_config(train, kind="mlp", window=5000)
+    cfg["train"]["max_epochs"] = 1
+    with Trainer(cfg) as trainer:
+        trainer.fit()
+    assert "model.window = 5000: the MLP sees 10001 frames" in caplog.text

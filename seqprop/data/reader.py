@@ -448,6 +448,14 @@ def _frame_range(targets: Any, start: int, stop: int) -> np.ndarray:
     return targets[start:stop, 0]
 
 
+def locked_message(path: Any) -> str:
+    """The error for an HDF5 file another process holds open for writing (HDF5's file lock)."""
+    return (
+        f"{path}: locked by another program that has it open for writing; wait until it "
+        "has finished (HDF5 file locking)"
+    )
+
+
 def _fingerprint(f: Any) -> tuple[int, int] | None:
     """(size, mtime in ns) of the open HDF5 file ``f`` (None when its driver has no descriptor)."""
     try:
@@ -481,6 +489,8 @@ def _open_h5(path: pathlib.Path):
             rdcc_nslots=CHUNK_CACHE_SLOTS,
             rdcc_w0=1.0,
         )
+    except BlockingIOError:
+        raise DataError(locked_message(path)) from None
     except (OSError, RuntimeError, ValueError) as exc:
         raise DataError(f"{path}: cannot open as HDF5, truncated or corrupt? ({exc})") from None
 

@@ -213,6 +213,14 @@ def check_format_attrs(attrs: Any, loc: Location) -> list[str]:
     class_names = decode_strings(attrs["class_names"], loc.attr("class_names"))
     if not class_names:
         raise DataError(f"{loc.attr('class_names')} is empty (need at least one class)")
+    seen: dict[str, int] = {}
+    for k, name in enumerate(class_names):
+        if name in seen:
+            raise DataError(
+                f"{loc.attr('class_names')}: {name!r} is class {seen[name]} and class {k}; "
+                "class names must be distinct"
+            )
+        seen[name] = k
     return class_names
 
 

@@ -18,7 +18,7 @@ import platform
 import statistics
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from seqprop.experiments.files import (
 )
 from seqprop.experiments.grid import GridPoint, override
 
-__all__ = ["run_point"]
+__all__ = ["record_failure", "run_point"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,19 +74,59 @@ def run_point(
         return {**base, "status": "skipped", "seconds": 0.0}
     try:
         result = _train_and_evaluate(point, run_dir, threads)
-        write_json(result_path, result)
+        with _run_lock(run_dir):  # a lost job's error.txt never outlives the result
+            write_json(result_path, result)
+            with contextlib.suppress(FileNotFoundError):
+                (run_dir / ERROR_NAME).unlink()
         return {**base, "status": "done", "result": result, "seconds": time.perf_counter() - t0}
     except Exception as exc:  # noqa: BLE001 - a failed run must not stop the grid
         message = f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(OSError):
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_text(
-                run_dir / ERROR_NAME,
-                f"run {point.name} failed at {now()} on {platform.node()}\n{message}\n\n"
-                + traceback.format_exc(),
-            )
+        record_failure(
+            run_dir,
+            f"run {point.name} failed at {now()} on {platform.node()}\n{message}\n\n"
+            + traceback.format_exc(),
+        )
         logger.warning("run %s failed: %s", point.name, message)
         return {**base, "status": "failed", "error": message, "seconds": time.perf_counter() - t0}
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[bool]:
+    """Hold the run directory's lock (:mod:`seqprop.training.rundir`) for the block;
+    yields False, holding nothing, when another process trains in it."""
+    from seqprop.errors import RunDirectoryLocked
+    from seqprop.training.rundir import RunDirectory
+
+    run = RunDirectory(run_dir)
+    try:
+        run.lock()
+    except (RunDirectoryLocked, OSError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        run.release()
+
+
+def record_failure(run_dir: str | os.PathLike[str], text: str) -> bool:
+    """Write ``error.txt`` into ``run_dir`` unless the run finished or is being trained.
+
+    A job whose worker was dropped may come back and finish the run (or be
+    training it still): ``result.json`` present, or the run directory locked
+    by another process, means the failure report is stale, and nothing is
+    written. Returns whether ``error.txt`` was written.
+    """
+    run_dir = Path(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with _run_lock(run_dir) as held:
+            if not held or (run_dir / RESULT_NAME).exists():
+                return False
+            write_text(run_dir / ERROR_NAME, text)
+            return True
+    except OSError:
+        return False
 
 
 def _train_and_evaluate(point: GridPoint, run_dir: Path, threads: int | None) -> dict[str, Any]:

@@ -21,17 +21,15 @@ from typing import Any
 
 from seqprop.errors import ConfigError, SeqpropError
 from seqprop.experiments.files import (
-    ERROR_NAME,
     GRID_NAME,
     INVOCATIONS_NAME,
     RESULT_NAME,
     load_invocations,
     now,
     write_json,
-    write_text,
 )
 from seqprop.experiments.grid import Grid, GridPoint
-from seqprop.experiments.point import run_point
+from seqprop.experiments.point import record_failure, run_point
 
 __all__ = ["GridRun", "run_grid"]
 
@@ -191,9 +189,7 @@ def _run_on_dask(
 
 def _lost(point: GridPoint, out: Path, message: str) -> Outcome:
     """The outcome of a job that ended without a result of its own (its worker died...)."""
-    with contextlib.suppress(OSError):
-        (out / point.name).mkdir(parents=True, exist_ok=True)
-        write_text(out / point.name / ERROR_NAME, f"run {point.name}: {message}\n")
+    record_failure(out / point.name, f"run {point.name}: {message}\n")
     return {"name": point.name, "status": "failed", "error": message, "result": None,
             "seconds": None}  # fmt: skip
 

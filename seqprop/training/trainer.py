@@ -63,6 +63,7 @@ from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import EvaluationResult, evaluate, score
 from seqprop.optim import Optimizer, make_optimizer
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
+from seqprop.training.checks import DivergenceWatch, warn_unlearnable
 from seqprop.training.memory import check_fits
 from seqprop.training.rundir import RunDirectory
 from seqprop.training.stopping import EarlyStopping, StopReason, describe_stop
@@ -90,7 +91,8 @@ RESUMABLE_KEYS = frozenset(
 
 
 class TrainingDiverged(SeqpropError):
-    """The loss became NaN or infinite (learning rate too high?)."""
+    """The loss became NaN or infinite, or grew by orders of magnitude (learning rate too
+    high?); the rule is in :mod:`seqprop.training.checks`."""
 
 
 # --------------------------------------------------------------------- helpers
@@ -166,6 +168,48 @@ def _split_record(
     }
 
 
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _with_hand_edits(run: RunDirectory, base: RunConfig) -> RunConfig:
+    """The checkpoint's configuration ``base`` with the edits made to ``config.toml`` since.
+
+    Edits of :data:`RESUMABLE_KEYS` are applied (as ``--set`` would); an edit
+    of any other key is refused with the keys, since it would change the
+    run's results (it used to be overwritten silently).
+    """
+    if not run.config.exists():
+        return base
+    try:
+        edited = loads_toml(run.config.read_text(encoding="utf-8"))
+    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{run.config}: {exc}") from None
+    ours = _flat(config_to_dict(base.replace(run_dir=None)))
+    theirs = _flat(config_to_dict(edited.replace(run_dir=None)))
+    changed = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+    refused = [k for k in changed if k not in RESUMABLE_KEYS]
+    if refused:
+        what = ", ".join(f"{k} = {theirs.get(k)!r} (checkpoint: {ours.get(k)!r})" for k in refused)
+        raise ConfigError(
+            f"{run.config}: edited since the last checkpoint: {what}; these keys cannot change "
+            "when resuming (would change the run's results): undo the edit, or start a new run"
+        )
+    if not changed:
+        return base
+    data = config_to_dict(base)
+    for key in changed:
+        section, name = key.split(".", 1)
+        data[section][name] = theirs.get(key)
+    return config_from_dict(data)
+
+
 def _resume_config(run: RunDirectory, overrides: list[str]) -> RunConfig:
     """The configuration of the run in ``run``, with the (resumable) ``overrides`` applied."""
     if run.checkpoint.exists():
@@ -174,6 +218,7 @@ def _resume_config(run: RunDirectory, overrides: list[str]) -> RunConfig:
             base = config_from_dict(state.config)
         except ConfigError as exc:
             raise ConfigError(f"{run.checkpoint}: stored configuration is invalid: {exc}") from None
+        base = _with_hand_edits(run, base)
     elif run.config.exists():
         try:
             base = loads_toml(run.config.read_text(encoding="utf-8"))
@@ -537,7 +582,9 @@ class Trainer:
             else None
         )
         self._build_parts()
+        self._watch = DivergenceWatch()
         if state is None:
+            warn_unlearnable(cfg.model, self.train_data.lengths)
             self._new_state(mean, std)
         else:
             self._restore_state(state)
@@ -640,6 +687,7 @@ class Trainer:
         st = self.state
         if st.order is None:
             self._new_epoch_order()
+        self._watch.begin_epoch(st.history[-1].get("train_loss") if st.history else None)
         self._fire("on_epoch_begin", st.epoch + 1)
         start = time.perf_counter()
         seconds0 = float(st.epoch_sums["seconds"])
@@ -667,10 +715,14 @@ class Trainer:
         idx = st.order[st.order_offsets[b] : st.order_offsets[b + 1]]
         x, y, lengths = self._train.batch(idx)
         result = self.net.step(x, y, lengths, reduction=self.config.train.reduction)
-        if not math.isfinite(result.loss):
+        per_unit = result.loss_sum / result.n_scored if result.n_scored else 0.0
+        problem = (
+            self._watch.update(per_unit) if math.isfinite(result.loss) else f"loss is {result.loss}"
+        )
+        if problem is not None:
             i = int(idx[0])
             raise TrainingDiverged(
-                f"training diverged: loss is {result.loss} at epoch {st.epoch + 1}, update "
+                f"training diverged: {problem} at epoch {st.epoch + 1}, update "
                 f"{b + 1} (sequence {i}, tag {self._train.tags[i]!r}); lower train.learning_rate"
             )
         self.optimizer.step(self.net.flat_gradient)
