@@ -167,18 +167,23 @@ class DataConfig:
     Attributes
     ----------
     train : str
-        Training set (required).
+        Training set (required): a file, or ``FILE:GROUP`` for the split in
+        group ``GROUP`` of a file of several splits (``"corpus.h5:train"``).
     validation : str or None
-        Validation set for early stopping and best-model selection. Without
-        one, the training frame error measured during each epoch takes its
-        place.
+        Validation set for early stopping and best-model selection
+        (``"corpus.h5:dev"``, ``"corpus.h5:eval/core"``). Without one, the
+        training frame error measured during each epoch takes its place.
     test : str or None
         Test set, evaluated with the best model when training ends.
     group : str or None
-        HDF5 group inside each file that holds the split. None: the file's
-        root, or, in a file of several splits, the group named after the
-        role (``train``, ``validation``, ``test``), so that one file with
-        groups ``/train``, ``/validation``, ``/test`` can serve all three.
+        HDF5 group of the split in each file whose path names no group of
+        its own. None: the file's root, or, in a file of several splits, the
+        group named after the role (``train``, ``validation``, ``test``), so
+        that one file with groups ``/train``, ``/validation``, ``/test`` can
+        serve all three.
+    allow_same_split : bool
+        Allow the validation set to be the training split itself (refused by
+        default: it would select the epoch that fits the training data best).
     in_memory : bool
         Load every split into memory when training starts (faster); False
         streams sequences from disk.
@@ -193,6 +198,7 @@ class DataConfig:
     group: str | None = None
     in_memory: bool = True
     normalise: bool = True
+    allow_same_split: bool = False
 
     def validate(self, prefix: str = "data") -> None:
         if not self.train:

@@ -295,10 +295,10 @@ BAD_CASES = {
         "'/seq_tags'",
         None,
     ),
-    "float lengths": (
-        lambda xs, ys: {"replace": {"seq_lengths": np.array([len(x) for x in xs], float)}},
+    "fractional float lengths": (  # whole floats (MATLAB's double) are read
+        lambda xs, ys: {"replace": {"seq_lengths": np.array([len(x) for x in xs], float) + 0.5}},
         "'/seq_lengths'",
-        None,
+        "sequence 0",
     ),
     "sum too large": (
         lambda xs, ys: {"replace": {"seq_lengths": np.array([len(x) for x in xs]) + 1}},

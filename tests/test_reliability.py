@@ -581,3 +581,113 @@ def test_settings_that_leave_nothing_to_learn_are_warned_about(tmp_path, caplog)
     with Trainer(cfg) as trainer:
         trainer.fit()
     assert "model.window = 5000: the MLP sees 10001 frames" in caplog.text
+
+
+# ------------------------------------------------------------------ 7. splits from one file
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.h5"
+    for seed, group in enumerate(("train", "dev", "eval/core")):
+        toy_split(path, n_seq=4, frames=20, seed=seed, group=group)
+    return path
+
+
+def test_each_role_names_its_own_group(corpus, tmp_path):
+    from seqprop.training import Trainer
+
+    cfg = {
+        "model": {"kind": "lstm", "hidden_size": 3},
+        "data": {
+            "train": f"{corpus}:train",
+            "validation": f"{corpus}:dev",
+            "test": f"{corpus}:eval/core",
+        },
+        "train": {"max_epochs": 1, "threads": 1, "progress": False},
+    }
+    with Trainer(cfg, run_dir=tmp_path / "run") as trainer:
+        trainer.fit()
+        assert trainer.train_data.group == "train"
+        assert trainer.validation_data.group == "dev"
+        assert trainer.test_result_ is not None
+
+
+def test_the_training_split_as_validation_is_refused_unless_allowed(corpus):
+    from seqprop.errors import DataError
+    from seqprop.training import Trainer
+
+    cfg = {
+        "model": {"kind": "lstm", "hidden_size": 3},
+        "data": {"train": str(corpus), "validation": str(corpus), "group": "train"},
+        "train": {"max_epochs": 1, "threads": 1, "progress": False},
+    }
+    with pytest.raises(DataError, match="is the training split itself.*allow_same_split"):
+        Trainer(cfg).fit()
+    cfg["data"]["validation"] = f"{corpus}:train"
+    with pytest.raises(DataError, match="is the training split itself"):
+        Trainer(cfg).fit()
+    cfg["data"]["allow_same_split"] = True
+    with Trainer(cfg) as trainer:
+        trainer.fit()
+    cfg["data"].update(validation=f"{corpus}:dev", allow_same_split=False)
+    with Trainer(cfg) as trainer:  # data.group for train, its own group for validation
+        trainer.fit()
+        assert trainer.validation_data.group == "dev"
+
+
+def test_a_file_of_several_splits_without_a_group_says_how_to_name_one(corpus, capsys):
+    from seqprop.cli import main
+    from seqprop.errors import DataError
+    from seqprop.training import Trainer
+
+    cfg = {
+        "model": {"kind": "lstm", "hidden_size": 3},
+        "data": {"train": f"{corpus}:train", "validation": str(corpus)},
+        "train": {"max_epochs": 1, "threads": 1, "progress": False},
+    }
+    with pytest.raises(DataError, match=r'name one as data.validation = ".*corpus.h5:GROUP"'):
+        Trainer(cfg).fit()
+    model = toy_model(corpus.parent / "m.h5")
+    for args in (["inspect", str(corpus)], ["evaluate", str(model), str(corpus)]):
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert "several splits (dev, eval/core, train); choose one with --group" in err, err
+        assert main([*args, "--group", "eval/core"]) == 0
+        capsys.readouterr()
+
+
+# ------------------------------------------------------------------ 6. memory of in-memory data
+def test_in_memory_data_is_not_copied_again_for_training(tmp_path):
+    import tracemalloc
+
+    from seqprop.data import PreparedSplit, Preprocessor, compute_normalisation, open_dataset
+
+    path = toy_split(tmp_path / "big.h5", n_seq=40, frames=5000, n_in=26)  # 20.8 MB of inputs
+    with open_dataset(path, in_memory=True) as ds:
+        array_bytes = ds.n_frames * ds.input_size * 4
+        tracemalloc.start()
+        try:
+            mean, std = compute_normalisation(ds)
+            for dtype in (np.float32, np.float64):
+                split = PreparedSplit(ds, Preprocessor(dtype, mean, std, 2), cache=True)
+                x, y, lengths = split.batch([3, 7])
+                assert x.dtype == dtype and x.shape == (5002, 2, 26)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        # bounded temporaries (a few MiB), not copies of the array (4x before)
+        assert peak < 0.5 * array_bytes, (peak, array_bytes)
+        # the values are those the cache used to hold
+        expect = ((ds[7][0].astype(np.float64) - mean) / std).astype(np.float32)
+        np.testing.assert_array_equal(split.sequence(7)[0][:5000].astype(np.float32), expect)
+
+
+def test_data_larger_than_memory_suggests_streaming(tmp_path, monkeypatch):
+    from seqprop.data import open_dataset, reader
+    from seqprop.errors import DataError
+
+    path = toy_split(tmp_path / "d.h5", n_seq=4, frames=1000)
+    monkeypatch.setattr(reader, "available_memory", lambda: 10_000)
+    with pytest.raises(DataError, match=r"more than the .* available; stream .*in_memory = false"):
+        open_dataset(path, in_memory=True)
+    with open_dataset(path, in_memory=False) as ds:  # streaming still works
+        assert len(ds) == 4

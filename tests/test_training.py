@@ -513,6 +513,7 @@ def test_resume_errors(toy, tmp_path):
         c["data"]["validation"] = None
         del f["config"]
         f["config"] = json.dumps(c)
+    (run / "config.toml").unlink()  # else refused as a hand edit (config.toml differs)
     with pytest.raises(DataError, match="differ from the checkpoint"):
         Trainer.resume(run, overrides=["train.max_epochs=2"]).fit()
 

@@ -66,8 +66,10 @@ def _pct(part: int, whole: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from seqprop.cli.train_cmds import check_group_chosen
     from seqprop.data import open_dataset
 
+    check_group_chosen(args.file, args.group)
     with open_dataset(args.file, group=args.group) as ds:
         summary = ds.summary()
     if args.json:

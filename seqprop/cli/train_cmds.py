@@ -229,8 +229,23 @@ def _load(args: argparse.Namespace):
     if not Path(args.data).exists():
         raise DataError(f"{args.data}: no such file")
     pre = Preprocessor(net.dtype, meta.mean, meta.std, meta.delay)
+    check_group_chosen(args.data, args.group)
     dataset = open_dataset(args.data, group=args.group, in_memory=False)
     return net, meta, dataset, pre
+
+
+def check_group_chosen(path: str, group: str | None) -> None:
+    """DataError naming ``--group`` when ``path`` holds several splits and none is chosen."""
+    from seqprop.data import list_groups
+    from seqprop.errors import DataError
+
+    if group is None:
+        groups = list_groups(path)
+        if len(groups) > 1:
+            raise DataError(
+                f"{path}: the file holds several splits ({', '.join(groups)}); choose one "
+                "with --group"
+            )
 
 
 def format_evaluation(result: Any, meta: Any, dataset: Any) -> str:

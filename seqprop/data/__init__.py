@@ -51,7 +51,9 @@ from seqprop.data.pipeline import (
     check_dataset_matches,
     delay_sequence,
     open_split,
+    same_split,
     sequence_where,
+    split_spec,
 )
 from seqprop.data.reader import SequenceDataset, list_groups, open_dataset
 from seqprop.data.schema import (
@@ -89,6 +91,8 @@ __all__ = [
     "open_dataset",
     "open_split",
     "pad_sequences",
+    "same_split",
     "sequence_where",
+    "split_spec",
     "write_dataset",
 ]

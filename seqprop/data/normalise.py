@@ -123,6 +123,39 @@ def normalisation_pair(dataset: Any, normalise: Any) -> tuple[np.ndarray, np.nda
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+_ROWS_BYTES = 1 << 22  # float64 temporaries of about 4 MiB
+
+
+def _sequential_sum(block: np.ndarray, transform: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``transform(block as float64).sum(axis=0)``, bit for bit, with bounded temporaries.
+
+    numpy sums a C-ordered array along axis 0 row after row; carrying the
+    running sum as the first row of the next group of rows keeps that order
+    exactly, so the result equals the one-shot sum while only a group of
+    rows is ever converted to float64.
+    """
+    n, n_in = block.shape
+    rows = max(1, _ROWS_BYTES // (8 * max(1, n_in)))
+    acc = np.zeros((1, n_in), dtype=np.float64)
+    for start in range(0, n, rows):
+        part = transform(np.asarray(block[start : start + rows], dtype=np.float64))
+        acc = np.add.reduce(np.concatenate([acc, part]), axis=0, keepdims=True)
+    return acc[0]
+
+
+def _block_statistics(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and sum of squared deviations of a (rows, I) block, in float64, without
+    converting the whole block at once (an in-memory split is one block)."""
+    n = block.shape[0]
+    mean = _sequential_sum(block, lambda b: b) / n
+
+    def squared(b: np.ndarray) -> np.ndarray:
+        np.subtract(b, mean, out=b)
+        return np.multiply(b, b, out=b)
+
+    return mean, _sequential_sum(block, squared)
+
+
 def compute_normalisation(dataset: Any, *, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature mean and standard deviation over every frame of a dataset.
 
@@ -151,12 +184,10 @@ def compute_normalisation(dataset: Any, *, eps: float = 1e-8) -> tuple[np.ndarra
     m2 = np.zeros(n_in, dtype=np.float64)
     blocks: Iterable[tuple[int, np.ndarray]] = dataset.raw_blocks("inputs")
     for _, block in blocks:
-        b = np.asarray(block, dtype=np.float64)
-        nb = b.shape[0]
+        nb = block.shape[0]
         if nb == 0:
             continue
-        bmean = b.mean(axis=0)
-        bm2 = ((b - bmean) ** 2).sum(axis=0)
+        bmean, bm2 = _block_statistics(block)
         total = count + nb
         delta = bmean - mean
         mean = mean + delta * (nb / total)

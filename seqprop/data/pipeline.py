@@ -46,7 +46,9 @@ __all__ = [
     "check_dataset_matches",
     "delay_sequence",
     "open_split",
+    "same_split",
     "sequence_where",
+    "split_spec",
 ]
 
 
@@ -177,7 +179,10 @@ class PreparedSplit:
     pre : Preprocessor
     cache : bool
         Preprocess every sequence once, up front, and keep them in memory;
-        otherwise read and preprocess on demand.
+        otherwise read and preprocess on demand. A dataset already in memory
+        is never cached again: its sequences are preprocessed batch by batch
+        (the same values), so the run holds one copy of the inputs, not two
+        (``benchmarks/bench_memory.py`` measures the peak memory of a run).
 
     Attributes
     ----------
@@ -193,7 +198,7 @@ class PreparedSplit:
         self.tags = list(dataset.tags)
         self._xs: list[np.ndarray] | None = None
         self._ys: list[np.ndarray] | None = None
-        if cache:
+        if cache and not getattr(dataset, "in_memory", False):
             self._xs, self._ys = [], []
             for i, (x, y) in enumerate(dataset):
                 xd, yd = pre(x, y, sequence_where(dataset, i))
@@ -221,19 +226,52 @@ class PreparedSplit:
         )
 
 
-def open_split(path: str, group: str | None, in_memory: bool, role: str) -> SequenceDataset:
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """``"FILE:GROUP"`` -> ``(FILE, GROUP)``; ``"FILE"`` (or a path that exists as written) ->
+    ``(FILE, None)``. GROUP may be nested (``"corpus.h5:eval/core"``)."""
+    if ":" not in spec or Path(spec).exists():
+        return spec, None
+    path, _, group = spec.rpartition(":")
+    if not path or not group.strip("/"):
+        return spec, None
+    return path, group.strip("/")
+
+
+def open_split(spec: str, group: str | None, in_memory: bool, role: str) -> SequenceDataset:
     """Open the configured split ``data.<role>``.
 
-    In a file of several splits without ``group``, the one named ``role``
-    (``"train"``, ``"validation"``, ``"test"``) when there is one.
+    ``spec`` is a file, or ``FILE:GROUP`` naming the split's group in it
+    (``data.validation = "corpus.h5:dev"``). Without a group of its own,
+    ``group`` (``data.group``) applies; without either, in a file of several
+    splits, the one named ``role`` (``"train"``, ``"validation"``,
+    ``"test"``) when there is one, else a :class:`DataError` that says how
+    to name one.
     """
+    path, own = split_spec(spec)
+    if own is not None:
+        group = own
     if not Path(path).exists():
-        raise DataError(f"data.{role} = {path}: no such file")
+        raise DataError(f"data.{role} = {spec}: no such file")
     if group is None:
         groups = list_groups(path)
-        if len(groups) > 1 and role in groups:
+        if len(groups) > 1:
+            if role not in groups:
+                raise DataError(
+                    f"data.{role} = {spec}: the file holds several splits ({', '.join(groups)}); "
+                    f'name one as data.{role} = "{path}:GROUP"'
+                )
             group = role
     return open_dataset(path, group=group, in_memory=in_memory)
+
+
+def same_split(a: SequenceDataset, b: SequenceDataset) -> bool:
+    """True when two open datasets are the same split of the same file."""
+    if (a.group or None) != (b.group or None):
+        return False
+    try:
+        return Path(a.path).samefile(b.path)
+    except OSError:
+        return Path(a.path).absolute() == Path(b.path).absolute()
 
 
 def check_dataset_matches(

@@ -448,6 +448,34 @@ def _frame_range(targets: Any, start: int, stop: int) -> np.ndarray:
     return targets[start:stop, 0]
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available without swapping (``MemAvailable``), None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_fits_in_memory(ds: SequenceDataset) -> None:
+    """DataError, suggesting streaming, when the split's arrays exceed the available memory."""
+    need = ds.n_frames * (4 * ds.input_size + 4)
+    available = available_memory()
+    if available is not None and need > available:
+        gib = 1024.0**3
+        raise DataError(
+            f"{ds.path}: its inputs and targets need {need / gib:.1f} GiB in memory, more than "
+            f"the {available / gib:.1f} GiB available; stream the file instead "
+            "(data.in_memory = false, or open_dataset(..., in_memory=False))"
+        )
+
+
 def locked_message(path: Any) -> str:
     """The error for an HDF5 file another process holds open for writing (HDF5's file lock)."""
     return (
@@ -569,6 +597,7 @@ def open_dataset(
         if normalise is not False and normalise is not None:
             ds.normalisation = normalisation_pair(ds, normalise)
         if in_memory:
+            _check_fits_in_memory(ds)
             ds._load_into_memory()
             ds.in_memory = True
             f.close()

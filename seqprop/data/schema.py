@@ -182,7 +182,7 @@ def locate_split(f: Any, path: pathlib.Path, group: str | None) -> tuple[Any, st
         return f[groups[0]], groups[0]
     if groups:
         raise DataError(
-            f"{path}: the file holds several splits; choose one (group=... or --group): "
+            f"{path}: the file holds several splits; choose one (open_dataset(..., group=NAME)): "
             + ", ".join(groups)
         )
     raise DataError(

@@ -23,9 +23,9 @@ else ``os.sysconf``) and refuses only when the estimate exceeds it.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from seqprop.data.reader import available_memory
 from seqprop.errors import ConfigError
 
 __all__ = ["available_memory", "check_fits", "estimate_training_bytes", "format_bytes"]
@@ -70,21 +70,6 @@ def estimate_training_bytes(
         per_frame += 2 * input_size * (2 * int(model.window) + 1)
     per_frame += 3 * num_classes + 2 * input_size
     return itemsize * (_VECTORS_PER_PARAMETER * p + frames * per_frame)
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation without swapping (None: unknown)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def format_bytes(n: float) -> str:

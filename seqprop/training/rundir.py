@@ -38,6 +38,7 @@ from seqprop.checkpoint import (
     CHECKPOINT_NAME,
     TMP_MARK,
     json_clean,
+    output_error,
     remove_stale_temporaries,
     write_text_atomic,
 )
@@ -174,8 +175,11 @@ class RunDirectory:
 
     def append_metrics(self, record: Mapping[str, Any]) -> None:
         """Add one epoch's line to ``metrics.jsonl`` (``record`` is already strict JSON)."""
-        with open(self.metrics, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
+        try:
+            with open(self.metrics, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+        except OSError as exc:  # a full disk: one line naming the file
+            raise output_error(self.metrics, exc) from None
 
     def rewrite_metrics(self, history: Iterable[Mapping[str, Any]]) -> None:
         """``metrics.jsonl`` exactly as ``history`` (when resuming from a checkpoint)."""

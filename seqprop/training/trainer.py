@@ -58,6 +58,7 @@ from seqprop.data import (
     check_dataset_matches,
     compute_normalisation,
     open_split,
+    same_split,
 )
 from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import EvaluationResult, evaluate, score
@@ -491,6 +492,13 @@ class Trainer:
         d = self.config.data
         names = list(self.train_data.class_names)
         what = f"the training set ({d.train})"
+        if self.validation_data is not None and not d.allow_same_split:
+            if same_split(self.train_data, self.validation_data):
+                raise DataError(
+                    f"data.validation = {d.validation}: is the training split itself "
+                    f"({self.train_data!r}); name another split (data.validation = "
+                    '"FILE:GROUP"), or set data.allow_same_split = true'
+                )
         if self.validation_data is not None:
             check_dataset_matches(
                 self.validation_data,
