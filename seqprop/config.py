@@ -224,7 +224,9 @@ class TrainConfig:
         loss the effective step grows with the number of scored frames per
         update: data labelled on few frames (one per sequence, say) needs a
         learning rate about 10x larger or more, or ``reduction = "mean"``,
-        whose step does not depend on that number.
+        whose step does not depend on that number. A rate far too high stops
+        the run as diverged: the loss became NaN or infinite, or grew 10^4-fold
+        (the rule is in :mod:`seqprop.training.checks`).
     momentum : float
         SGD momentum in [0, 1) (paper: 0.9).
     batch_size : int
