@@ -114,7 +114,8 @@ def validate_targets(labels, label_lengths, lengths, num_labels: int):
     pos = np.arange(U)[None, :]
     if label_lengths is None:
         neg = labels < 0
-        label_lengths = np.where(neg.any(axis=1), neg.argmax(axis=1), U).astype(np.int64)
+        first = neg.argmax(axis=1) if U else np.zeros(B, dtype=np.int64)  # U = 0: all empty
+        label_lengths = np.where(neg.any(axis=1), first, U).astype(np.int64)
         stray = (pos >= label_lengths[:, None]) & (labels != -1)
         if stray.any():
             b = int(np.flatnonzero(stray.any(axis=1))[0])

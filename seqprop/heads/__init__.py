@@ -12,11 +12,14 @@ the hidden layers. Registered:
     :class:`~seqprop.heads.logistic.LogisticHead`, multi-label per frame.
 ``squared_error``
     :class:`~seqprop.heads.squared_error.SquaredErrorHead`, regression per frame.
+``ctc``
+    :class:`~seqprop.heads.ctc.CTCHead`, label sequences without alignment (CTC).
 
 A new head is one class: see :mod:`seqprop.heads.base` and ``docs/ARCHITECTURE.md``.
 """
 
 from seqprop.heads.base import HEADS, Head, StepResult, TargetKind, get_head, register_head
+from seqprop.heads.ctc import CTCHead
 from seqprop.heads.logistic import LogisticHead
 from seqprop.heads.sequence import SequenceHead
 from seqprop.heads.softmax import SoftmaxHead
@@ -24,6 +27,7 @@ from seqprop.heads.squared_error import SquaredErrorHead
 
 __all__ = [
     "HEADS",
+    "CTCHead",
     "Head",
     "LogisticHead",
     "SequenceHead",
