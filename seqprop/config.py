@@ -101,7 +101,9 @@ class ModelConfig:
         Floating type of weights and computations.
     head : str
         The output head (``docs/HEADS.md``): ``"softmax"``, the paper's
-        framewise classifier.
+        framewise classifier, or ``"ctc"``, trained on the data's label
+        sequences (``labels`` / ``label_lengths``) by connectionist temporal
+        classification and selected on the validation label error rate.
     delay : int
         Target delay in frames (paper, section 5.2): the network must output
         frame ``t``'s class when it sees frame ``t + delay``. Meant for
@@ -156,8 +158,13 @@ class ModelConfig:
         _at_least(self.num_layers, 1, f"{prefix}.num_layers")
         _choice(self.dtype, DTYPES, f"{prefix}.dtype")
         # the heads whose targets the data pipeline feeds to the trainer so far
-        _choice(self.head, ("softmax",), f"{prefix}.head")
+        _choice(self.head, ("softmax", "ctc"), f"{prefix}.head")
         _at_least(self.delay, 0, f"{prefix}.delay")
+        if self.head == "ctc" and self.delay:
+            raise ConfigError(
+                f"{prefix}.delay = {self.delay}: a target delay applies to framewise targets; "
+                'model.head = "ctc" aligns its labels itself (use 0)'
+            )
 
 
 @dataclass
@@ -258,6 +265,15 @@ class TrainConfig:
         Sequences per batch when computing validation/test scores.
     progress : bool
         Show a progress bar (tqdm, on stderr).
+    input_noise : float
+        Standard deviation of Gaussian noise added to the (normalised)
+        inputs of every training sequence, a fresh draw each time it is seen
+        (Graves et al. 2006 used 0.6); 0 = off. Validation, test and
+        prediction never see noise.
+    weight_noise : float
+        Standard deviation of Gaussian noise added to every weight for the
+        forward and backward pass of each update (a fresh draw per update),
+        the update being applied to the clean weights; 0 = off.
     """
 
     optimizer: str = "sgd"
@@ -275,6 +291,8 @@ class TrainConfig:
     checkpoint_seconds: float = 300.0
     eval_batch_size: int = 16
     progress: bool = True
+    input_noise: float = 0.0
+    weight_noise: float = 0.0
 
     def validate(self, prefix: str = "train") -> None:
         from seqprop.optim import OPTIMIZERS  # here: importing it loads numba
@@ -298,6 +316,10 @@ class TrainConfig:
                 f"{prefix}.checkpoint_seconds must be >= 0, got {self.checkpoint_seconds!r}"
             )
         _at_least(self.eval_batch_size, 1, f"{prefix}.eval_batch_size")
+        for name in ("input_noise", "weight_noise"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{prefix}.{name} must be >= 0 (a standard deviation), got {v!r}")
 
 
 @dataclass

@@ -25,11 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from seqprop.ctc import best_path_decode
 from seqprop.data import Preprocessor, check_dataset_matches, delay_sequence, sequence_where
-from seqprop.errors import DataError
-from seqprop.heads import StepResult
+from seqprop.errors import ConfigError, DataError
+from seqprop.heads import StepResult, TargetKind
 
 __all__ = [
+    "DECODERS",
     "EvaluationResult",
     "FrameConfusion",
     "Preprocessor",
@@ -195,6 +197,11 @@ class EvaluationResult:
         }
 
 
+DECODERS = ("best_path", "beam", "framewise")
+"""Decoders of :func:`evaluate`: CTC best path and prefix beam search (a ``ctc`` model),
+and the framewise merge of a framewise model's most probable class per frame."""
+
+
 def evaluate(
     net: Any,
     dataset: Any,
@@ -202,8 +209,21 @@ def evaluate(
     *,
     class_names: Sequence[str],
     batch_size: int = 16,
-) -> EvaluationResult:
-    """Frame accuracy, per-class accuracy, confusion matrix (and TIMIT 39-class accuracy).
+    decoder: str | None = None,
+    beam_width: int = 16,
+) -> Any:
+    """Score a model on a dataset: the head's full report, or label sequences decoded.
+
+    Without ``decoder``: a framewise model's frame accuracy, per-class accuracy,
+    confusion matrix (and TIMIT 39-class accuracy) as an :class:`EvaluationResult`;
+    a ``ctc`` model's label error rate of best path decoding as a
+    :class:`~seqprop.heads.ctc.LabelSequenceResult`. With ``decoder``
+    (:data:`DECODERS`): ``"best_path"`` or ``"beam"`` (prefix beam search of
+    ``beam_width``) for a ``ctc`` model, ``"framewise"`` for a framewise model
+    (the most probable class per frame, repeats merged, scored against the
+    dataset's label sequences: the phone error rate of a framewise TIMIT
+    model, on the scale of a CTC model's). Label sequences are scored on the
+    61 TIMIT phones and on their 39-phone fold.
 
     Parameters
     ----------
@@ -215,17 +235,48 @@ def evaluate(
     class_names : sequence of K str
         The model's classes.
     batch_size : int
+    decoder : str, optional
+    beam_width : int
 
     Raises
     ------
     DataError
-        The dataset's feature size or classes do not match the model.
+        The dataset's feature size or classes do not match the model, or
+        label sequences are needed and the dataset has none.
+    ConfigError
+        A decoder that does not apply to the model's head.
     """
     check_dataset_matches(dataset, input_size=net.input_size, class_names=class_names)
-    evaluator = net.head.evaluator(list(class_names))
-    for _, outputs, targets in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
-        evaluator.add(outputs, targets)
+    evaluator, kind = _evaluator(net, list(class_names), decoder, beam_width)
+    if kind is TargetKind.LABEL_SEQUENCE:
+        dataset.require_labels()
+    for i, outputs, targets in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
+        evaluator.add(
+            outputs, targets if kind is not TargetKind.LABEL_SEQUENCE else dataset.labels(i)
+        )
     return evaluator.result(n_sequences=len(dataset))
+
+
+def _evaluator(
+    net: Any, class_names: list[str], decoder: str | None, beam_width: int
+) -> tuple[Any, TargetKind]:
+    """The evaluator for ``decoder`` and the kind of targets it is fed."""
+    from seqprop.heads.ctc import LabelErrorCounter
+
+    head = net.head
+    if decoder is None:
+        return head.evaluator(class_names), head.target_kind
+    if decoder not in DECODERS:
+        raise ConfigError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+        raise ConfigError(f"beam width must be a positive integer, got {beam_width!r}")
+    framewise = head.target_kind is TargetKind.FRAME_CLASS
+    ctc = head.target_kind is TargetKind.LABEL_SEQUENCE
+    if (decoder == "framewise" and not framewise) or (decoder != "framewise" and not ctc):
+        want = "a framewise classifier (head softmax)" if decoder == "framewise" else "a ctc model"
+        raise ConfigError(f"decoder {decoder!r} applies to {want}, not to head {head.name!r}")
+    counter = LabelErrorCounter(class_names, decoder=decoder, beam_width=beam_width)
+    return counter, TargetKind.LABEL_SEQUENCE
 
 
 class FrameConfusion:
@@ -297,6 +348,19 @@ def _folded_accuracy(confusion: np.ndarray, class_names: Sequence[str]) -> dict[
     }
 
 
+def _write_decoded(f: Any, decoded: list[np.ndarray], class_names: Sequence[str]) -> None:
+    """``decoded``, ``decoded_lengths`` and ``decoded_text`` of a predictions file."""
+    import h5py
+
+    flat = np.concatenate(decoded) if decoded else np.zeros(0, np.int64)
+    f.create_dataset("decoded", data=flat.astype(np.int32))
+    f.create_dataset("decoded_lengths", data=np.array([d.size for d in decoded], np.int64))
+    text = [" ".join(class_names[int(c)] for c in d) for d in decoded]
+    f.create_dataset(
+        "decoded_text", data=np.array(text, dtype=object), dtype=h5py.string_dtype("utf-8")
+    )
+
+
 def write_predictions(
     path: str | os.PathLike[str],
     net: Any,
@@ -309,12 +373,19 @@ def write_predictions(
 ) -> Path:
     """Write per-frame posteriors and labels of every sequence to HDF5, atomically.
 
-    Layout (root): ``posteriors`` (N_frames, K) float32, ``labels``
+    Layout (root): ``posteriors`` (N_frames, K_out) float32, ``labels``
     (N_frames,) int32 (argmax), ``targets`` (N_frames,) int32 (copied from
     the input, -1 = unlabelled), ``seq_lengths`` (N,) int64 and ``seq_tags``
     (N,) str in the input dataset's order; attrs ``format =
     "seqprop.predictions"``, ``format_version = 1``, ``class_names``,
     ``dataset`` and ``model`` (source paths).
+
+    A ``ctc`` model's posteriors have K + 1 columns, the blank last (a frame's
+    ``labels`` entry is K where the blank wins), and the file also holds each
+    sequence's best path decoding: ``decoded`` (N_decoded,) int32 label
+    sequences back to back, ``decoded_lengths`` (N,) int64, and
+    ``decoded_text`` (N,) str, the class names of each sequence's labels
+    separated by single spaces (``docs/FORMAT.md``).
 
     Raises
     ------
@@ -334,7 +405,9 @@ def write_predictions(
     lengths = np.asarray(dataset.lengths, dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     n_frames = int(offsets[-1])
-    k = net.num_classes
+    k = net.head.output_size
+    decode = net.head.target_kind is TargetKind.LABEL_SEQUENCE
+    decoded: list[np.ndarray] = [np.zeros(0, np.int64)] * len(lengths)
     str_t = h5py.string_dtype("utf-8")
     with atomic_output(path) as tmp, h5_file(tmp, path) as f:
         post = f.create_dataset("posteriors", shape=(n_frames, k), dtype=np.float32)
@@ -345,6 +418,10 @@ def write_predictions(
             post[a:b] = proba.astype(np.float32)
             labels[a:b] = proba.argmax(axis=1).astype(np.int32)
             targets[a:b] = y
+            if decode:
+                decoded[i] = best_path_decode(proba[:, None, :], [proba.shape[0]])[0]
+        if decode:
+            _write_decoded(f, decoded, class_names)
         f.create_dataset("seq_lengths", data=lengths)
         f.create_dataset("seq_tags", data=np.array(list(dataset.tags), dtype=object), dtype=str_t)
         f.attrs["format"] = "seqprop.predictions"

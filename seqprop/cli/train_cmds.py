@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "evaluate",
-        help="frame accuracy, per-class accuracy and confusion matrix of a model on a dataset",
+        help="frame accuracy, per-class accuracy and confusion matrix of a model on a dataset "
+        "(label error rate for a ctc model or with --decoder)",
         description=(
             "Score a trained model on an HDF5 dataset: framewise accuracy, cross-entropy, "
             "per-class accuracy and (with --json) the confusion matrix; for TIMIT's 61 "
@@ -73,6 +74,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="for a training checkpoint: best-on-validation (default) or last weights",
     )
     p.add_argument("--batch-size", type=int, default=16, help="sequences per batch (speed only)")
+    p.add_argument(
+        "--decoder",
+        choices=("best-path", "beam", "framewise"),
+        help="score decoded label sequences against DATA's labels: a ctc model by best path "
+        "(its default) or prefix beam search; a framewise model by 'framewise' (most "
+        "probable class per frame, repeats merged), so both compare on one label error "
+        "rate (for TIMIT also on the 39 folded phones)",
+    )
+    p.add_argument(
+        "--beam-width", type=int, default=16, help="prefixes kept by --decoder beam (default 16)"
+    )
     p.set_defaults(func=run_evaluate)
 
     p = subparsers.add_parser(
@@ -81,8 +93,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run a trained model over every sequence of DATA and write OUT (HDF5): "
             "posteriors (N_frames, K) float32, labels (N_frames,) int32 (argmax), targets, "
-            "seq_lengths and seq_tags in DATA's order, attrs class_names. OUT's folder is "
-            "created if needed."
+            "seq_lengths and seq_tags in DATA's order, attrs class_names; for a ctc model "
+            "K + 1 posteriors (blank last) and the best path decoding: decoded, "
+            "decoded_lengths and decoded_text (class names). OUT's folder is created if needed."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="model file, checkpoint or run directory")
@@ -199,18 +212,32 @@ def run_train(args: argparse.Namespace) -> int:
         kind = "validation" if trainer.config.data.validation else "training"
         print(
             f"best epoch {st.best_epoch}: {kind} {trainer.net.head.selection.replace('_', ' ')} "
-            f"{st.best_score:.4f} "
-            f"(accuracy {1 - st.best_score:.4f})"
+            f"{st.best_score:.4f}"
+            + (
+                f" (accuracy {1 - st.best_score:.4f})"
+                if trainer.net.head.selection == "frame_error"
+                else ""
+            )
         )
     if trainer.test_result_ is not None:
-        r = trainer.test_result_
-        line = f"test frame accuracy {r.frame_accuracy:.4f} on {r.n_frames} frames"
-        if r.folded:
-            line += f"; {r.folded['classes']}-class folded {r.folded['frame_accuracy']:.4f}"
-        print(line)
+        print(_test_line(trainer.test_result_))
     if trainer.run_dir is not None:
         print(f"model: {trainer.run_dir / 'best.h5'}")
     return 0
+
+
+def _test_line(r: Any) -> str:
+    """One line summing up a test result (framewise or label sequences)."""
+    if hasattr(r, "frame_accuracy"):
+        line = f"test frame accuracy {r.frame_accuracy:.4f} on {r.n_frames} frames"
+        if r.folded:
+            line += f"; {r.folded['classes']}-class folded {r.folded['frame_accuracy']:.4f}"
+        return line
+    n = r.scores["reference_labels"]
+    line = f"test label error rate {r.label_error_rate:.4f} ({n} labels)"
+    if r.folded:
+        line += f"; {r.folded['classes']}-class folded {r.folded['label_error_rate']:.4f}"
+    return line
 
 
 # ------------------------------------------------------------------ evaluate / predict
@@ -248,13 +275,38 @@ def check_group_chosen(path: str, group: str | None) -> None:
             )
 
 
+def _format_labels(r: Any, head: list[str]) -> str:
+    """Text of a :class:`~seqprop.heads.ctc.LabelSequenceResult`."""
+    decoder = r.decoder.replace("_", " ") + (f" (width {r.beam_width})" if r.beam_width else "")
+    lines = [*head, f"decoder:          {decoder}"]
+    if r.loss is not None:
+        lines.append(f"CTC loss:         {r.loss:.4f} nats/sequence")
+    for name, sc in (
+        ("", r.scores),
+        (f" ({r.folded['classes']} folded)" if r.folded else "", r.folded),
+    ):
+        if not sc:
+            continue
+        lines.append(
+            f"label error rate{name}: {sc['label_error_rate']:.4f}  ({sc['edits']} edits: "
+            f"{sc['substitutions']} S, {sc['deletions']} D, {sc['insertions']} I; "
+            f"{sc['reference_labels']} reference labels)"
+        )
+    return "\n".join(lines)
+
+
 def format_evaluation(result: Any, meta: Any, dataset: Any) -> str:
-    """Human-readable text of an :class:`~seqprop.evaluation.EvaluationResult`."""
+    """Human-readable text of an evaluation result (framewise or label sequences)."""
     r = result
-    lines = [
+    head = [
         f"model:            {meta.path} (epoch {meta.epoch})",
         f"data:             {dataset.path}" + (f" group {dataset.group}" if dataset.group else ""),
         f"sequences:        {r.n_sequences}",
+    ]
+    if not hasattr(r, "frame_accuracy"):
+        return _format_labels(r, head)
+    lines = [
+        *head,
         f"labelled frames:  {r.n_frames}",
         f"frame accuracy:   {r.frame_accuracy:.4f}  (error {r.frame_error:.4f})",
         f"cross-entropy:    {r.loss:.4f} nats/frame",
@@ -278,8 +330,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     net, meta, dataset, pre = _load(args)
     with dataset:
+        decoder = None if args.decoder is None else args.decoder.replace("-", "_")
         result = evaluate(
-            net, dataset, pre, class_names=meta.class_names, batch_size=args.batch_size
+            net,
+            dataset,
+            pre,
+            class_names=meta.class_names,
+            batch_size=args.batch_size,
+            decoder=decoder,
+            beam_width=args.beam_width,
         )
     if args.json:
         out = {
@@ -363,5 +422,6 @@ def run_predict(args: argparse.Namespace) -> int:
         )
         n_frames = dataset.n_frames
         n_seq = len(dataset)
-    print(f"wrote posteriors of {n_seq} sequences ({n_frames} frames) to {out}")
+    what = " and decoded label sequences" if net.head.name == "ctc" else ""
+    print(f"wrote posteriors{what} of {n_seq} sequences ({n_frames} frames) to {out}")
     return 0

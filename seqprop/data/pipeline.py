@@ -39,6 +39,7 @@ from seqprop.data.normalise import apply_normalisation
 from seqprop.data.reader import SequenceDataset, list_groups, open_dataset
 from seqprop.data.schema import tag_text
 from seqprop.errors import DataError
+from seqprop.heads.base import TargetKind
 
 __all__ = [
     "PreparedSplit",
@@ -183,6 +184,11 @@ class PreparedSplit:
         is never cached again: its sequences are preprocessed batch by batch
         (the same values), so the run holds one copy of the inputs, not two
         (``benchmarks/bench_memory.py`` measures the peak memory of a run).
+    target_kind : TargetKind
+        What :meth:`batch` gives as ``y`` (the head's ``target_kind``):
+        ``FRAME_CLASS`` the framewise targets (T, B); ``LABEL_SEQUENCE`` the
+        split's label sequences (B, U) padded with -1 (the split must have
+        ``labels``; no target delay).
 
     Attributes
     ----------
@@ -191,9 +197,24 @@ class PreparedSplit:
     tags : list of N str
     """
 
-    def __init__(self, dataset: Any, pre: Preprocessor, cache: bool) -> None:
+    def __init__(
+        self,
+        dataset: Any,
+        pre: Preprocessor,
+        cache: bool,
+        target_kind: TargetKind = TargetKind.FRAME_CLASS,
+    ) -> None:
         self.dataset = dataset
         self.pre = pre
+        self.target_kind = target_kind
+        self._labels = None
+        if target_kind is TargetKind.LABEL_SEQUENCE:
+            if pre.delay:
+                raise ValueError(
+                    f"a target delay ({pre.delay} frames) applies to framewise targets; "
+                    "label-sequence targets take none"
+                )
+            self._labels = dataset.require_labels()
         self.lengths = np.asarray(dataset.lengths, dtype=np.int64) + pre.delay
         self.tags = list(dataset.tags)
         self._xs: list[np.ndarray] | None = None
@@ -218,9 +239,13 @@ class PreparedSplit:
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
         """Padded batch: x (T, B, I), y (T, B) int32, lengths (B,) int64.
 
-        A batch of one sequence is a view of it (no copy).
+        For label-sequence targets y is (B, U) int64 padded with -1. A batch
+        of one sequence is a view of it (no copy).
         """
         pairs = [self.sequence(int(i)) for i in indices]
+        if self._labels is not None:
+            x, _, lengths = pad_sequences([p[0] for p in pairs], None, self.pre.dtype, copy=False)
+            return x, self._labels.padded(indices), lengths
         return pad_sequences(
             [p[0] for p in pairs], [p[1] for p in pairs], self.pre.dtype, copy=False
         )

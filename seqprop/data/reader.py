@@ -24,6 +24,7 @@ import numpy as np
 
 from seqprop.data import schema
 from seqprop.data.batching import Batch, as_rng, batch_order, pad_sequences
+from seqprop.data.labels import LabelSequences, read_label_sequences
 from seqprop.data.normalise import apply_normalisation, normalisation_pair
 from seqprop.data.schema import (
     CHUNK_CACHE_BYTES,
@@ -67,6 +68,9 @@ class SequenceDataset:
         The (mean, std) applied to every input read, if any.
     input_size, num_classes, n_frames : int
     in_memory : bool
+    label_sequences : LabelSequences or None
+        The split's ``labels`` / ``label_lengths`` (read whole when opened), if
+        it has them (:mod:`seqprop.data.labels`).
     """
 
     def __init__(self) -> None:  # filled in by open_dataset
@@ -89,6 +93,7 @@ class SequenceDataset:
         self._inputs = None  # h5py.Dataset or ndarray
         self._targets = None
         self._fingerprint: tuple[int, int] | None = None  # (size, mtime_ns) when opened
+        self.label_sequences: LabelSequences | None = None
 
     @classmethod
     def _from_layout(cls, layout: SplitLayout) -> SequenceDataset:
@@ -394,6 +399,19 @@ class SequenceDataset:
             y[start : start + block.shape[0]] = block
         self._inputs, self._targets = x, y
 
+    def labels(self, i: int) -> np.ndarray:
+        """Sequence ``i``'s label sequence (U_i,) int64; DataError when the split has none."""
+        return self.require_labels().sequence(self._index(i))
+
+    def require_labels(self) -> LabelSequences:
+        """The split's label sequences, or a DataError naming the missing datasets."""
+        if self.label_sequences is None:
+            raise DataError(
+                f"{self._where('labels')} is missing: label-sequence targets (the ctc head) "
+                "need the datasets 'labels' and 'label_lengths' (docs/FORMAT.md)"
+            )
+        return self.label_sequences
+
     def read_targets(self) -> np.ndarray:
         """All targets, concatenated in file order: (N_frames,) int32."""
         out = np.empty(self.n_frames, dtype=np.int32)
@@ -586,6 +604,13 @@ def open_dataset(
     f = _open_h5(path)
     try:
         ds = SequenceDataset._from_layout(validate_split(f, path, group))
+        ds.label_sequences = read_label_sequences(
+            f[ds.group] if ds.group else f,
+            Location(ds.path, ds.group),
+            ds.lengths,
+            ds.num_classes,
+            ds.tags,
+        )
         if check_values:
             loc = Location(ds.path, ds.group)
             check_targets_in_range(

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from seqprop.data import schema
+from seqprop.data.labels import LabelSequences, check_labels_for_write, write_label_sequences
 from seqprop.data.normalise import check_statistics
 from seqprop.data.schema import CHUNK_BYTES, FORMAT, FORMAT_VERSION, tag_text
 from seqprop.errors import DataError
@@ -44,6 +45,7 @@ class _CheckedSplit:
     feature_names: list[str] | None
     stats: dict[str, np.ndarray]
     n_in: int
+    labels: LabelSequences | None = None  # TargetKind.LABEL_SEQUENCE (seqprop.data.labels)
 
 
 def _as_str_list(values: Any, name: str, where: str) -> list[str]:
@@ -159,6 +161,7 @@ def _validate_for_write(
     source: Any,
     mean: Any,
     std: Any,
+    labels: Any = None,
 ) -> _CheckedSplit:
     where = f"write_dataset({path})"
     names = _check_class_names(class_names, where)
@@ -172,7 +175,11 @@ def _validate_for_write(
     if source is not None and not isinstance(source, str):
         raise DataError(f"{where}: source must be a string, got {type(source).__name__}")
     stats = check_statistics({"mean": mean, "std": std}, n_in, lambda name: f"{where}: {name}")
-    return _CheckedSplit(xs, ys, tag_list, names, feats, stats, n_in)
+    seqs = None
+    if labels is not None:
+        frames = np.array([x.shape[0] for x in xs], dtype=np.int64)
+        seqs = check_labels_for_write(labels, frames, len(names), tag_list, where)
+    return _CheckedSplit(xs, ys, tag_list, names, feats, stats, n_in, seqs)
 
 
 # ------------------------------------------------------------------ writing one split
@@ -247,6 +254,8 @@ def _write_split(
     root.create_dataset(
         "seq_tags", data=np.array(v.tags, dtype=object), dtype=h5py.string_dtype("utf-8")
     )
+    if v.labels is not None:
+        write_label_sequences(root, v.labels, len(v.class_names))
     _write_attrs(root, v, source)
 
 
@@ -338,6 +347,7 @@ def write_dataset(
     chunks: bool | tuple[int, int] | None = None,
     compression: str | None = None,
     compression_opts: Any = None,
+    labels: Sequence[np.ndarray] | None = None,
 ) -> pathlib.Path:
     """Write sequences to a ``seqprop.sequences`` HDF5 file (``docs/FORMAT.md``).
 
@@ -379,6 +389,10 @@ def write_dataset(
         explicit chunk shape. Compression implies chunks.
     compression, compression_opts : optional
         Passed to h5py (e.g. ``"gzip"``, 4 or ``"lzf"``).
+    labels : sequence of N int arrays, each (U_i,), optional
+        A label sequence per sequence (the ``ctc`` head's targets), values in
+        [0, K), each short enough for its frames; written as ``labels`` and
+        ``label_lengths`` (:mod:`seqprop.data.labels`).
 
     Returns
     -------
@@ -394,7 +408,7 @@ def write_dataset(
     """
     path = pathlib.Path(path)
     v = _validate_for_write(
-        path, inputs, targets, class_names, tags, feature_names, source, mean, std
+        path, inputs, targets, class_names, tags, feature_names, source, mean, std, labels
     )
     key = _check_destination(path, group, overwrite)
     exists = path.exists()

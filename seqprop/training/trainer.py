@@ -62,10 +62,12 @@ from seqprop.data import (
 )
 from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import EvaluationResult, evaluate, score
+from seqprop.heads import TargetKind, get_head
 from seqprop.optim import Optimizer, make_optimizer
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
 from seqprop.training.checks import DivergenceWatch, warn_unlearnable
 from seqprop.training.memory import check_fits
+from seqprop.training.noise import TrainingNoise
 from seqprop.training.rundir import RunDirectory
 from seqprop.training.stopping import EarlyStopping, StopReason, describe_stop
 
@@ -508,7 +510,11 @@ class Trainer:
             )
         # the split that scores every epoch and picks the best one
         selecting = self.validation_data if self.validation_data is not None else self.train_data
-        if int(np.asarray(selecting.class_counts()).sum()) == 0:
+        if get_head(self.config.model.head).target_kind is TargetKind.LABEL_SEQUENCE:
+            for split in (self.train_data, self.validation_data):
+                if split is not None:
+                    split.require_labels()
+        elif int(np.asarray(selecting.class_counts()).sum()) == 0:
             role = "validation" if self.validation_data is not None else "train"
             raise DataError(
                 f"data.{role} = {getattr(d, role)}: no labelled frame (every target is "
@@ -519,6 +525,8 @@ class Trainer:
                 check_dataset_matches(
                     test, input_size=self.train_data.input_size, class_names=names, what=what
                 )
+                if get_head(self.config.model.head).target_kind is TargetKind.LABEL_SEQUENCE:
+                    test.require_labels()
 
     def _load_resume_state(self) -> TrainingState | None:
         """The checkpoint to continue from (read with the run directory locked)."""
@@ -583,12 +591,14 @@ class Trainer:
         self.net = net = self._build_network(state)
         self.optimizer = make_optimizer(net.flat_parameters, cfg.train)
         self.preprocessor = pre = Preprocessor(net.dtype, mean, std, cfg.model.delay)
-        self._train = PreparedSplit(self.train_data, pre, cache=cfg.data.in_memory)
+        kind = net.head.target_kind
+        self._train = PreparedSplit(self.train_data, pre, cfg.data.in_memory, kind)
         self._valid = (
-            PreparedSplit(self.validation_data, pre, cache=cfg.data.in_memory)
+            PreparedSplit(self.validation_data, pre, cfg.data.in_memory, kind)
             if self.validation_data is not None
             else None
         )
+        self.noise = TrainingNoise(cfg.train.input_noise, cfg.train.weight_noise, cfg.train.seed)
         self._build_parts()
         self._watch = DivergenceWatch()
         if state is None:
@@ -722,7 +732,10 @@ class Trainer:
         st = self.state
         idx = st.order[st.order_offsets[b] : st.order_offsets[b + 1]]
         x, y, lengths = self._train.batch(idx)
-        result = self.net.step(x, y, lengths, reduction=self.config.train.reduction)
+        self.noise.start_update(st.epoch, b)
+        x = self.noise.inputs(x, lengths)
+        with self.noise.weights(self.net.flat_parameters):
+            result = self.net.step(x, y, lengths, reduction=self.config.train.reduction)
         per_unit = result.loss_sum / result.n_scored if result.n_scored else 0.0
         problem = (
             self._watch.update(per_unit) if math.isfinite(result.loss) else f"loss is {result.loss}"
