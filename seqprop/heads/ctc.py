@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from seqprop import ctc
-from seqprop.heads.framewise import affine, affine_backward
 from seqprop.heads.base import Head, StepResult, TargetKind, register_head
+from seqprop.heads.framewise import affine, affine_backward
 from seqprop.kernels.loss import softmax
 
 __all__ = ["DECODERS", "CTCHead", "LabelErrorCounter", "LabelSequenceResult"]
