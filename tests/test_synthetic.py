@@ -220,3 +220,18 @@ def test_split_writer_leaves_no_directory_behind(tmp_path):
         files = w.commit()
     assert files == {"train": out / "train.h5"} and files["train"].is_file()
     assert [p.name for p in out.iterdir()] == ["train.h5"]
+
+
+def test_phone_sequences_are_written_with_the_frame_labels(corpus):
+    from seqprop.ctc import merge_framewise
+
+    with open_dataset(corpus["test"]) as ds:
+        assert ds.label_sequences is not None
+        for i in range(len(ds)):
+            labels = ds.labels(i)
+            runs = merge_framewise(ds[i][1])
+            # every run of frames is one segment's phone, in order (a segment
+            # too short to cover a frame centre is in the labels only)
+            it = iter(labels.tolist())
+            assert all(any(c == r for c in it) for r in runs.tolist())
+            assert 0 < len(labels) and labels.max() < len(PHONES)

@@ -422,3 +422,22 @@ def test_last_segment_slightly_past_the_audio_is_clipped(tmp_path):
     phn.write_text("0 3000 h#\n3000 10200 s\n")
     starts, ends, classes = read_phn(phn, n_samples=10000)
     assert ends[-1] == 10000
+
+
+def test_sample_phone_sequences_match_phn_files(prepared_sample, timit_sample_dir):
+    """Each utterance's labels are its .phn phones in order, as framewise class indices."""
+    _, out = prepared_sample
+    index = {p: i for i, p in enumerate(phones61())}
+    with open_dataset(out / "all.h5") as ds:
+        assert ds.label_sequences is not None
+        for i, tag in enumerate(ds.tags):
+            dialect, speaker, utt = tag.split("/")
+            phn = timit_sample_dir / f"{dialect}-{speaker}" / f"{utt}.phn"
+            want = [
+                index[line.split()[2].lower()]
+                for line in phn.read_text().splitlines()
+                if line.strip()
+            ]
+            np.testing.assert_array_equal(ds.labels(i), want, err_msg=tag)
+            y = ds[i][1]
+            assert set(np.unique(y[y >= 0])) <= set(want)

@@ -84,6 +84,10 @@ def generate_corpus(
 ) -> dict[str, Path]:
     """Generate the synthetic corpus and write ``train.h5``, ``validation.h5``, ``test.h5``.
 
+    Each utterance gets framewise ``targets`` and its phone sequence (the
+    segments' classes in order, as ``labels`` / ``label_lengths``), so the
+    corpus trains a framewise or a ``ctc`` model.
+
     Parameters
     ----------
     out_dir : path
@@ -134,7 +138,7 @@ def generate_corpus(
             if count == 0:
                 continue
             speakers = make_speakers(np.random.default_rng([seed, s_index, 0]), spk[s_index])
-            feats, labels, tags = [], [], []
+            feats, labels, tags, phone_seqs = [], [], [], []
             for i in range(count):
                 rng = np.random.default_rng([seed, s_index, 1, i])
                 who = i % len(speakers)
@@ -148,6 +152,7 @@ def generate_corpus(
                 x = mfcc(signal, FS, cfg)
                 feats.append(x)
                 labels.append(_labels(starts, ends, classes, x.shape[0], cfg))
+                phone_seqs.append(np.asarray(classes, dtype=np.int64))
                 tags.append(f"{split}/s{who:02d}/u{i:04d}")
                 writer.tick()
             writer.write(
@@ -158,5 +163,6 @@ def generate_corpus(
                 tags=tags,
                 feature_names=names,
                 source="synthetic",
+                labels=phone_seqs,
             )
         return writer.commit()

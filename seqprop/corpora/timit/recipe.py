@@ -532,6 +532,19 @@ def load_utterance(
     DataError
         Bad audio or ``.phn`` (naming the file).
     """
+    feats, labels, _ = load_utterance_phones(utt, config)
+    return feats, labels
+
+
+def load_utterance_phones(
+    utt: Utterance, config: FeatureConfig | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, frame labels and the phone sequence of one utterance.
+
+    The phone sequence (S,) int64 is the ``.phn`` file's segments in order, as
+    the same 61-phone indices as the frame labels: the utterance's target for
+    a ``ctc`` model (written as ``labels`` / ``label_lengths``).
+    """
     cfg = config or FeatureConfig()
     signal = read_audio(utt.wav, sample_rate=cfg.sample_rate)
     starts, ends, classes = read_phn(utt.phn, signal.shape[0])
@@ -539,7 +552,7 @@ def load_utterance(
         feats = mfcc(signal, cfg.sample_rate, cfg)
     except DataError as exc:
         raise DataError(f"{utt.wav}: {exc}") from None
-    return feats, frame_labels(starts, ends, classes, feats.shape[0], cfg)
+    return feats, frame_labels(starts, ends, classes, feats.shape[0], cfg), classes
 
 
 # --------------------------------------------------------------------------- splits
@@ -693,7 +706,10 @@ def prepare_timit(
 
     Writes ``out_dir/<split>.h5`` with tags = utterance ids, ``class_names`` =
     the 61 phones, ``feature_names`` = :func:`seqprop.features.feature_names`,
-    ``source = "timit"``; no normalisation statistics. Every split is
+    ``source = "timit"``; no normalisation statistics. Each utterance's
+    framewise ``targets`` and its phone sequence (``labels`` /
+    ``label_lengths``, the ``.phn`` segments in order, same class indices) are
+    both written, so one prepared corpus trains a framewise or a ``ctc`` model. Every split is
     written to a temporary name first and renamed when all are complete.
 
     Parameters
@@ -751,11 +767,12 @@ def prepare_timit(
         desc="prepare timit",
     ) as writer:
         for split, utts in chosen.items():
-            feats, labels = [], []
+            feats, labels, phone_seqs = [], [], []
             for utt in utts:
-                x, y = load_utterance(utt, cfg)
+                x, y, phone_seq = load_utterance_phones(utt, cfg)
                 feats.append(x)
                 labels.append(y)
+                phone_seqs.append(phone_seq)
                 writer.tick()
             writer.write(
                 split,
@@ -765,6 +782,7 @@ def prepare_timit(
                 tags=[u.tag for u in utts],
                 feature_names=names,
                 source="timit",
+                labels=phone_seqs,
             )
             report.n_utterances[split] = len(utts)
             report.n_frames[split] = int(sum(len(y) for y in labels))
