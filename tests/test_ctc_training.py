@@ -288,3 +288,44 @@ def test_cli_decodes_a_framewise_model(labelled, tmp_path, capsys):
         capsys, "evaluate", str(run), str(labelled["validation"]), "--decoder", "framewise"
     )
     assert rc == 0 and "decoder:          framewise" in out and "CTC loss" not in out
+
+
+# ---------------------------------------------------------------- the 2006 experiment
+def test_grid_with_a_ctc_net_reports_decoded_phone_error_rates(labelled, tmp_path, monkeypatch):
+    from seqprop.cli import main
+    from seqprop.experiments import load_grid, run_grid
+
+    monkeypatch.chdir(labelled["train"].parent)
+    net = ctc_config(labelled, max_epochs=2, checkpoint_every=0)
+    net["data"] = {k: v.split("/")[-1] for k, v in net["data"].items()}
+    from seqprop.config import dumps_toml
+
+    (labelled["train"].parent / "ctc.toml").write_text(dumps_toml(config_from_dict(net)))
+    net["model"]["head"] = "softmax"
+    (labelled["train"].parent / "fw.toml").write_text(dumps_toml(config_from_dict(net)))
+    grid = labelled["train"].parent / "grid.toml"
+    grid.write_text(
+        'name = "g"\nseeds = [0, 1]\n'
+        '[[experiment]]\nname = "ctc"\nlabel = "CTC"\nconfig = "ctc.toml"\n'
+        '[[experiment]]\nname = "fw"\nlabel = "FW"\nconfig = "fw.toml"\n'
+    )
+    out = tmp_path / "out"
+    run = run_grid(load_grid(grid), out, serial=True)
+    assert not run.failed
+    import json
+
+    r = json.loads((out / "ctc-s0" / "result.json").read_text())
+    labels = r["splits"]["test"]["labels"]
+    assert set(labels) == {"best_path", "beam"}
+    assert labels["best_path"]["per39"] is None  # not TIMIT's classes
+    fw = json.loads((out / "fw-s1" / "result.json").read_text())
+    assert set(fw["splits"]["validation"]["labels"]) == {"framewise"}
+    md = tmp_path / "R.md"
+    assert (
+        main(["experiments", "report", str(out), "--paper", "graves2006", "--markdown", str(md)])
+        == 0
+    )
+    text = md.read_text()
+    assert "| CTC | best path | 2 |" in text and "CTC, prefix search: 30.5" in text
+    assert "| FW | most probable phone per frame, repeats merged | 2 |" in text
+    assert "--paper graves2006" in text

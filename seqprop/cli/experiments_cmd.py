@@ -136,6 +136,13 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "--figures", metavar="DIR", help="figure directory (default: figures/ beside FILE)"
     )
     q.add_argument("--title", help="the report's title")
+    q.add_argument(
+        "--paper",
+        choices=("graves2005", "graves2006"),
+        default="graves2005",
+        help="the paper whose sections the report holds: the 2005 framewise comparison "
+        "(default) or the 2006 CTC paper (decoded phone error rates)",
+    )
     q.set_defaults(func=run_report)
 
 
@@ -166,6 +173,7 @@ def _command_line(args: argparse.Namespace) -> str:
             ("--markdown", args.markdown),
             ("--figures", args.figures),
             ("--title", args.title),
+            ("--paper", args.paper if args.paper != "graves2005" else None),
         ):
             if value:
                 words += [flag, value]
@@ -240,14 +248,18 @@ def _show_outcome(outcome: dict, i: int, n: int) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    import importlib
+
     from seqprop.experiments import write_report
 
+    paper = importlib.import_module(f"seqprop.experiments.{args.paper}").REPORT
     path = write_report(
         args.out,
         markdown=args.markdown,
         figures=args.figures,
         command=_command_line(args),
         title=args.title,
+        paper=paper,
     )
     print(f"wrote {path}")
     return 0

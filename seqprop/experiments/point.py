@@ -170,9 +170,11 @@ def _start(point: GridPoint, run_dir: Path, threads: int | None) -> tuple[Any, b
 
 
 def _evaluate_splits(trainer: Any) -> dict[str, Any]:
-    """The best model's scores on the training, validation and test sets (those it has)."""
+    """The best model's scores on the training, validation and test sets (those it has),
+    with the phone error rates of decoded label sequences where a split has them."""
     from seqprop.data import open_split
     from seqprop.evaluation import evaluate
+    from seqprop.experiments.graves2006 import add_label_scores
 
     cfg = trainer.config
     net, pre, names = trainer.net, trainer.preprocessor, trainer.state.class_names
@@ -185,17 +187,23 @@ def _evaluate_splits(trainer: Any) -> dict[str, Any]:
         splits["validation"] = _split_summary(
             evaluate(net, trainer.validation_data, pre, class_names=names, batch_size=batch)
         )
-    if trainer.test_result_ is not None:
-        splits["test"] = _split_summary(trainer.test_result_)
-    elif cfg.data.test:
+    if trainer.validation_data is not None:
+        add_label_scores(splits["validation"], net, trainer.validation_data, pre, names)
+    if cfg.data.test:
         with open_split(cfg.data.test, cfg.data.group, False, "test") as test:
-            splits["test"] = _split_summary(
-                evaluate(net, test, pre, class_names=names, batch_size=batch)
-            )
+            if trainer.test_result_ is not None:
+                splits["test"] = _split_summary(trainer.test_result_)
+            else:
+                splits["test"] = _split_summary(
+                    evaluate(net, test, pre, class_names=names, batch_size=batch)
+                )
+            add_label_scores(splits["test"], net, test, pre, names)
     return splits
 
 
 def _split_summary(result: Any) -> dict[str, Any]:
+    if not hasattr(result, "frame_accuracy"):  # label sequences (a ctc model)
+        return {"n_sequences": int(result.n_sequences), "loss": result.loss}
     folded = result.folded or {}
     return {
         "n_sequences": int(result.n_sequences),

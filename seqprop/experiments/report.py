@@ -164,12 +164,14 @@ def _header(
 def _setup(results: Sequence[Mapping[str, Any]], invocations: list[dict[str, Any]]) -> list[str]:
     """The data, the training settings, the seeds and how the grid was run."""
     lines = ["## Setup", ""]
-    r0 = results[0]
+    # a framewise run describes the data (a ctc run's splits count no labelled frames)
+    r0 = next((r for r in results if "n_frames" in r.get("splits", {}).get("train", {})), None)
+    r0 = r0 or results[0]
     splits0 = r0.get("splits", {})
     data = r0.get("data", {})
     for split in ("train", "validation", "test"):
         s = splits0.get(split)
-        if s:
+        if s and "n_frames" in s:
             lines.append(
                 f"- {split}: `{data.get(split)}`, {s['n_sequences']} utterances, "
                 f"{s['n_frames']:,} labelled frames"
