@@ -31,7 +31,6 @@ from seqprop.errors import ConfigError, DataError
 from seqprop.heads import StepResult, TargetKind
 
 __all__ = [
-    "DECODERS",
     "EvaluationResult",
     "FrameConfusion",
     "Preprocessor",
@@ -197,11 +196,6 @@ class EvaluationResult:
         }
 
 
-DECODERS = ("best_path", "beam", "framewise")
-"""Decoders of :func:`evaluate`: CTC best path and prefix beam search (a ``ctc`` model),
-and the framewise merge of a framewise model's most probable class per frame."""
-
-
 def evaluate(
     net: Any,
     dataset: Any,
@@ -218,7 +212,7 @@ def evaluate(
     confusion matrix (and TIMIT 39-class accuracy) as an :class:`EvaluationResult`;
     a ``ctc`` model's label error rate of best path decoding as a
     :class:`~seqprop.heads.ctc.LabelSequenceResult`. With ``decoder``
-    (:data:`DECODERS`): ``"best_path"`` or ``"beam"`` (prefix beam search of
+    (:data:`seqprop.heads.ctc.DECODERS`): ``"best_path"`` or ``"beam"`` (prefix beam search of
     ``beam_width``) for a ``ctc`` model, ``"framewise"`` for a framewise model
     (the most probable class per frame, repeats merged, scored against the
     dataset's label sequences: the phone error rate of a framewise TIMIT
@@ -261,7 +255,7 @@ def _evaluator(
     net: Any, class_names: list[str], decoder: str | None, beam_width: int
 ) -> tuple[Any, TargetKind]:
     """The evaluator for ``decoder`` and the kind of targets it is fed."""
-    from seqprop.heads.ctc import LabelErrorCounter
+    from seqprop.heads.ctc import DECODERS, LabelErrorCounter
 
     head = net.head
     if decoder is None:

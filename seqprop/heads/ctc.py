@@ -38,7 +38,10 @@ from seqprop.kernels.loss import softmax
 
 __all__ = ["DECODERS", "CTCHead", "LabelErrorCounter", "LabelSequenceResult"]
 
-DECODERS = ("best_path", "beam")
+DECODERS = ("best_path", "beam", "framewise")
+"""Label-sequence decoders: CTC best path and prefix beam search (a ``ctc`` model's
+outputs), and the framewise merge of a framewise model's most probable class per frame
+(:func:`seqprop.ctc.merge_framewise`)."""
 
 
 @dataclass(frozen=True)
@@ -217,8 +220,8 @@ class LabelErrorCounter:
     def __init__(
         self, class_names: Sequence[str], *, decoder: str = "best_path", beam_width: int = 16
     ) -> None:
-        if decoder not in (*DECODERS, "framewise"):
-            raise ValueError(f"decoder must be one of {(*DECODERS, 'framewise')}, got {decoder!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
         if decoder == "beam" and (isinstance(beam_width, bool) or int(beam_width) < 1):
             raise ValueError(f"beam width must be a positive integer, got {beam_width!r}")
         self.class_names = list(class_names)
@@ -279,8 +282,3 @@ def _scores(refs: list[np.ndarray], hyps: list[np.ndarray]) -> dict[str, Any]:
         "insertions": c["insertions"],
         "reference_labels": n,
     }
-
-
-def check_decoder(decoder: str, beam_width: int) -> None:
-    """Raise ValueError unless ``decoder`` / ``beam_width`` name a decoder (for options)."""
-    LabelErrorCounter([], decoder=decoder, beam_width=beam_width)
