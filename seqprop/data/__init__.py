@@ -26,6 +26,8 @@ The modules, one job each:
 * :mod:`~seqprop.data.reader`: :func:`open_dataset`, :class:`SequenceDataset`,
   :func:`list_groups` (streamed or in memory);
 * :mod:`~seqprop.data.writer`: :func:`write_dataset` (atomic);
+* :mod:`~seqprop.data.labels`: the optional label sequences (``labels``,
+  ``label_lengths``; the ``ctc`` head's targets): checked, read whole, written;
 * :mod:`~seqprop.data.normalise`: :func:`compute_normalisation`, checking
   and applying statistics;
 * :mod:`~seqprop.data.batching`: :func:`pad_sequences` (the one padding),
@@ -39,6 +41,7 @@ batch), B = sequences in a batch, I = input features, K = classes.
 """
 
 from seqprop.data.batching import Batch, as_rng, batch_order, pad_sequences
+from seqprop.data.labels import LabelSequences
 from seqprop.data.normalise import (
     apply_normalisation,
     check_statistics,
@@ -76,6 +79,7 @@ __all__ = [
     "FORMAT_VERSION",
     "REQUIRED_DATASETS",
     "Batch",
+    "LabelSequences",
     "PreparedSplit",
     "Preprocessor",
     "SequenceDataset",

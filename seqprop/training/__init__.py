@@ -7,6 +7,8 @@
     The run directory's files and its lock.
 :mod:`~seqprop.training.stopping`
     Early stopping and :class:`StopReason`.
+:mod:`~seqprop.training.noise`
+    Gaussian input and weight noise (``train.input_noise``, ``train.weight_noise``).
 :mod:`~seqprop.training.callbacks`
     The :class:`Callback` API, and the checkpointer, metrics log and
     progress bar built on it.

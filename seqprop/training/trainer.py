@@ -273,6 +273,8 @@ class Trainer:
     net : Network
         After :meth:`fit`, holds the best-on-validation weights.
     optimizer : Optimizer
+    noise : TrainingNoise
+        ``train.input_noise`` / ``train.weight_noise`` (:mod:`seqprop.training.noise`).
     state : TrainingState
         Epoch, position, history, best score ... (what a checkpoint stores).
     history : list of dict
