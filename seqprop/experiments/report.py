@@ -200,12 +200,15 @@ def _training_text(results: Sequence[Mapping[str, Any]]) -> str:
     patience = sorted({r.get("n_iter_no_change") for r in results})
     cap_text = ", ".join(f"{e} {m}" for e, m in caps)
     cfg0 = results[0].get("config", {}).get("train", {})
+    ctc = any(r.get("config", {}).get("model", {}).get("head") == "ctc" for r in results)
+    over = "frames (sequences for the ctc nets)" if ctc else "frames"
+    error = "frame error (label error rate for the ctc nets)" if ctc else "frame error"
     return (
         f"- training: online gradient descent (batch {cfg0.get('batch_size')}, loss "
-        f"{cfg0.get('reduction')}med over frames), learning rate "
+        f"{cfg0.get('reduction')}med over {over}), learning rate "
         f"{', '.join(f'{x:g}' for x in lrs)}, momentum {cfg0.get('momentum')}, "
         f"early stopping after {', '.join(str(p) for p in patience)} epochs without a new best "
-        f"validation frame error, best-on-validation weights kept; max_epochs: {cap_text}"
+        f"validation {error}, best-on-validation weights kept; max_epochs: {cap_text}"
     )
 
 
