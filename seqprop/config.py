@@ -100,10 +100,21 @@ class ModelConfig:
     dtype : {"float32", "float64"}
         Floating type of weights and computations.
     head : str
-        The output head (``docs/HEADS.md``): ``"softmax"``, the paper's
-        framewise classifier, or ``"ctc"``, trained on the data's label
-        sequences (``labels`` / ``label_lengths``) by connectionist temporal
-        classification and selected on the validation label error rate.
+        The output head (``docs/HEADS.md``): ``"softmax"`` (the paper's
+        framewise classifier), ``"sequence"``, ``"logistic"``, ``"squared_error"``,
+        or ``"ctc"``, trained on the data's label sequences (``labels`` /
+        ``label_lengths``) by connectionist temporal classification and
+        selected on the validation label error rate.
+    pooling : str or None
+        Head option of ``"sequence"``: ``"last"`` (default) or ``"mean"``.
+    output_activation : str or None
+        Head option of ``"squared_error"``: ``"identity"`` (default),
+        ``"logistic"`` or ``"tanh"``.
+    normalise_targets : bool
+        ``"squared_error"`` only: train on targets standardised with the
+        training set's per-output mean and standard deviation; the statistics
+        are stored in the model, whose predictions come back in the data's
+        units.
     delay : int
         Target delay in frames (paper, section 5.2): the network must output
         frame ``t``'s class when it sees frame ``t + delay``. Meant for
@@ -119,18 +130,65 @@ class ModelConfig:
     num_layers: int = 1
     dtype: str = "float64"
     head: str = "softmax"
+    pooling: str | None = None
+    output_activation: str | None = None
+    normalise_targets: bool = False
     delay: int = 0
 
-    NOT_NETWORK = frozenset({"delay"})
+    NOT_NETWORK = frozenset({"delay", "normalise_targets"})
     """Fields that describe the data's preprocessing, not the network."""
+    HEAD_OPTIONS = frozenset({"pooling", "output_activation"})
+    """Fields that are options of some head (``Head.option_names``); None = not given."""
 
     def network_options(self) -> dict[str, Any]:
-        """The fields that are :func:`seqprop.network.make_network` keyword arguments."""
+        """The fields that are :func:`seqprop.network.make_network` keyword arguments.
+
+        Head options are passed only when given (not None), so each head
+        gets its own defaults; :meth:`validate` refuses one that does not
+        apply to ``head``.
+        """
         return {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in self.NOT_NETWORK
+            and not (f.name in self.HEAD_OPTIONS and getattr(self, f.name) is None)
         }
+
+    def _validate_head(self, prefix: str) -> None:
+        """``head`` registered; head options (and ``normalise_targets``, ``delay``) apply to it."""
+        from seqprop.heads import HEADS, TargetKind  # here: importing heads loads numba
+
+        _choice(self.head, tuple(HEADS), f"{prefix}.head")
+        head = HEADS[self.head]
+        for name in sorted(self.HEAD_OPTIONS):
+            if getattr(self, name) is not None and name not in head.option_names:
+                owners = [h for h, cls in HEADS.items() if name in cls.option_names]
+                raise ConfigError(
+                    f"{prefix}.{name} applies to head {' or '.join(map(repr, owners))}, not "
+                    f"model.head = {self.head!r} (its options: "
+                    f"{', '.join(o for o in head.option_names if o in self.HEAD_OPTIONS) or 'none'})"
+                )
+        given = {n: getattr(self, n) for n in self.HEAD_OPTIONS if getattr(self, n) is not None}
+        try:
+            head(2, 2, **given)  # the head checks its options' values
+        except ValueError as exc:
+            name = next(iter(sorted(given)), "head")
+            raise ConfigError(f"{prefix}.{name}: {exc}") from None
+        if self.normalise_targets and "target_mean" not in head.option_names:
+            raise ConfigError(
+                f"{prefix}.normalise_targets applies to a head that stores target statistics "
+                f"(squared_error), not model.head = {self.head!r}"
+            )
+        if self.delay and head.target_kind is TargetKind.SEQUENCE_CLASS:
+            raise ConfigError(
+                f"{prefix}.delay = {self.delay}: a target delay shifts framewise targets; "
+                f"model.head = {self.head!r} has one target per sequence (use delay = 0)"
+            )
+        if self.delay and head.target_kind is TargetKind.LABEL_SEQUENCE:
+            raise ConfigError(
+                f"{prefix}.delay = {self.delay}: a target delay applies to framewise targets; "
+                f'model.head = "{self.head}" aligns its labels itself (use 0)'
+            )
 
     def validate(self, prefix: str = "model") -> None:
         _choice(self.kind, KINDS, f"{prefix}.kind")
@@ -155,16 +213,16 @@ class ModelConfig:
                 f"{prefix}.squash = {self.squash!r} applies only to LSTM kinds, not "
                 f"model.kind = {self.kind!r} (its units take model.activation)"
             )
-        _at_least(self.num_layers, 1, f"{prefix}.num_layers")
-        _choice(self.dtype, DTYPES, f"{prefix}.dtype")
-        # the heads whose targets the data pipeline feeds to the trainer so far
-        _choice(self.head, ("softmax", "ctc"), f"{prefix}.head")
-        _at_least(self.delay, 0, f"{prefix}.delay")
-        if self.head == "ctc" and self.delay:
+        if self.kind == "mlp":
+            _at_least(self.num_layers, 0, f"{prefix}.num_layers")
+        elif self.num_layers < 1:
             raise ConfigError(
-                f"{prefix}.delay = {self.delay}: a target delay applies to framewise targets; "
-                'model.head = "ctc" aligns its labels itself (use 0)'
+                f"{prefix}.num_layers must be >= 1, got {self.num_layers!r} (0, no hidden "
+                f'layer, applies only to model.kind = "mlp")'
             )
+        _choice(self.dtype, DTYPES, f"{prefix}.dtype")
+        _at_least(self.delay, 0, f"{prefix}.delay")
+        self._validate_head(prefix)
 
 
 @dataclass

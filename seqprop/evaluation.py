@@ -91,11 +91,18 @@ def iter_posteriors(
     *,
     batch_size: int = 16,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(index, posteriors (T_i, K), targets (T_i,))`` for every sequence.
+    """Yield ``(index, outputs, targets)`` for every sequence.
+
+    ``outputs`` are the head's :meth:`~seqprop.heads.Head.predict_proba` for
+    the sequence: (T_i, K) per frame (softmax posteriors, logistic
+    probabilities, squared-error values in the data's units), or (K,) for a
+    head with one output per sequence (the sequence head's posteriors).
+    ``targets`` are the dataset's for the sequence, in the form of its
+    target kind ((T_i,) int, (T_i, K) float or a 0-d int).
 
     Sequences are batched by length for speed; they are yielded batch by
-    batch (not in file order). The delay is undone: row ``t`` of the
-    posteriors is the network's output for frame ``t`` of the sequence.
+    batch (not in file order). The delay is undone: row ``t`` of per-frame
+    outputs is the network's output for frame ``t`` of the sequence.
     """
     d = preprocessor.delay
     for idx in _eval_batches(np.asarray(dataset.lengths), batch_size):
@@ -103,9 +110,10 @@ def iter_posteriors(
         wheres = [sequence_where(dataset, i) for i in idx]
         x, lengths = preprocessor.batch([x for x, _ in raw], wheres)
         proba = net.predict_proba(x, lengths)
+        per_frame = proba.ndim == 3
         for b, i in enumerate(idx):
             n = raw[b][0].shape[0]
-            yield int(i), proba[d : d + n, b, :], raw[b][1]
+            yield int(i), (proba[d : d + n, b, :] if per_frame else proba[b]), raw[b][1]
 
 
 def timit_folding(class_names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]] | None:
@@ -217,13 +225,18 @@ def evaluate(
     (the most probable class per frame, repeats merged, scored against the
     dataset's label sequences: the phone error rate of a framewise TIMIT
     model, on the scale of a CTC model's). Label sequences are scored on the
-    61 TIMIT phones and on their 39-phone fold.
+    61 TIMIT phones and on their 39-phone fold. The other heads' reports:
+    :class:`~seqprop.heads.sequence.SequenceEvaluationResult` (sequence head),
+    :class:`~seqprop.heads.logistic.MultiLabelResult` (logistic),
+    :class:`~seqprop.heads.squared_error.RegressionResult` (squared_error);
+    each has ``to_dict()``.
 
     Parameters
     ----------
     net : Network
     dataset : SequenceDataset
-        Raw (unnormalised) sequences; checked against the network first.
+        Raw (unnormalised) sequences, opened with the head's target kind;
+        checked against the network first.
     preprocessor : Preprocessor
         The model's normalisation and delay.
     class_names : sequence of K str
@@ -355,6 +368,25 @@ def _write_decoded(f: Any, decoded: list[np.ndarray], class_names: Sequence[str]
     )
 
 
+def _prediction_layout(net: Any, dataset: Any) -> tuple[bool, dict[str, tuple[tuple, Any]]]:
+    """Whether a predictions file has a row per frame (else per sequence), and its
+    datasets' shapes and dtypes (from the outputs for one frame)."""
+    probe = dataset[0]
+    x, lengths = Preprocessor(net.dtype, delay=0).batch([probe[0][:1]])
+    out = net.predict_proba(x, lengths)
+    per_frame = out.ndim == 3
+    rows = int(np.sum(dataset.lengths)) if per_frame else len(dataset)
+    k = out.shape[-1]
+    head = net.head
+    layout = {head.output_name: ((rows, k), np.float32)}
+    decided = head.decide(out[0] if per_frame else out)
+    if decided is not None:
+        layout["labels"] = ((rows, *decided.shape[1:]), decided.dtype)
+    y = np.asarray(probe[1])
+    layout["targets"] = ((rows, *y.shape[1:]), np.float32 if y.dtype.kind == "f" else np.int32)
+    return per_frame, layout
+
+
 def write_predictions(
     path: str | os.PathLike[str],
     net: Any,
@@ -365,14 +397,23 @@ def write_predictions(
     batch_size: int = 16,
     model_path: str | None = None,
 ) -> Path:
-    """Write per-frame posteriors and labels of every sequence to HDF5, atomically.
+    """Write the head's outputs and decisions for every sequence to HDF5, atomically.
 
-    Layout (root): ``posteriors`` (N_frames, K_out) float32, ``labels``
-    (N_frames,) int32 (argmax), ``targets`` (N_frames,) int32 (copied from
-    the input, -1 = unlabelled), ``seq_lengths`` (N,) int64 and ``seq_tags``
-    (N,) str in the input dataset's order; attrs ``format =
-    "seqprop.predictions"``, ``format_version = 1``, ``class_names``,
-    ``dataset`` and ``model`` (source paths).
+    Layout (root), rows in the input dataset's order (``docs/HEADS.md``):
+
+    * per-frame heads: one row per frame (sequences back to back as in the
+      input): ``posteriors`` (N_frames, K) float32 and ``labels``
+      (N_frames,) int32 (argmax) for the softmax head; ``posteriors``
+      (probabilities) and ``labels`` (N_frames, K) bool (> 0.5) for the
+      logistic head; ``values`` (N_frames, K) float32 in the data's units
+      for the squared-error head;
+    * the sequence head: one row per sequence: ``posteriors`` (N, K) float32
+      and ``labels`` (N,) int32;
+    * ``targets`` copied from the input in the same rows ((N_frames,) int32,
+      (N_frames, K) float32 or (N,) int32; -1 / NaN = not scored);
+    * ``seq_lengths`` (N,) int64 and ``seq_tags`` (N,) str; attrs ``format
+      = "seqprop.predictions"``, ``format_version = 1``, ``head``,
+      ``class_names``, ``dataset`` and ``model`` (source paths).
 
     A ``ctc`` model's posteriors have K + 1 columns, the blank last (a frame's
     ``labels`` entry is K where the blank wins), and the file also holds each
@@ -397,29 +438,31 @@ def write_predictions(
     if not path.parent.is_dir():
         raise DataError(f"{path}: directory {path.parent} does not exist")
     lengths = np.asarray(dataset.lengths, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    n_frames = int(offsets[-1])
-    k = net.head.output_size
-    decode = net.head.target_kind is TargetKind.LABEL_SEQUENCE
+    per_frame, layout = _prediction_layout(net, dataset)
+    offsets = (
+        np.concatenate([[0], np.cumsum(lengths)]) if per_frame else np.arange(len(lengths) + 1)
+    )
+    head = net.head
+    decode = head.target_kind is TargetKind.LABEL_SEQUENCE
     decoded: list[np.ndarray] = [np.zeros(0, np.int64)] * len(lengths)
     str_t = h5py.string_dtype("utf-8")
     with atomic_output(path) as tmp, h5_file(tmp, path) as f:
-        post = f.create_dataset("posteriors", shape=(n_frames, k), dtype=np.float32)
-        labels = f.create_dataset("labels", shape=(n_frames,), dtype=np.int32)
-        targets = f.create_dataset("targets", shape=(n_frames,), dtype=np.int32)
-        for i, proba, y in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
+        out = {name: f.create_dataset(name, shape=s, dtype=t) for name, (s, t) in layout.items()}
+        for i, outputs, y in iter_posteriors(net, dataset, preprocessor, batch_size=batch_size):
             a, b = int(offsets[i]), int(offsets[i + 1])
-            post[a:b] = proba.astype(np.float32)
-            labels[a:b] = proba.argmax(axis=1).astype(np.int32)
-            targets[a:b] = y
+            out[head.output_name][a:b] = outputs.astype(np.float32)
+            if "labels" in out:
+                out["labels"][a:b] = head.decide(outputs)
+            out["targets"][a:b] = y
             if decode:
-                decoded[i] = best_path_decode(proba[:, None, :], [proba.shape[0]])[0]
+                decoded[i] = best_path_decode(outputs[:, None, :], [outputs.shape[0]])[0]
         if decode:
             _write_decoded(f, decoded, class_names)
         f.create_dataset("seq_lengths", data=lengths)
         f.create_dataset("seq_tags", data=np.array(list(dataset.tags), dtype=object), dtype=str_t)
         f.attrs["format"] = "seqprop.predictions"
         f.attrs["format_version"] = 1
+        f.attrs["head"] = head.name
         f.attrs.create(
             "class_names", np.array([str(c) for c in class_names], dtype=object), dtype=str_t
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _test_line(r: Any) -> str:
     """One line summing up a test result (framewise or label sequences)."""
+    if not hasattr(r, "frame_accuracy") and not hasattr(r, "scores"):
+        return test_summary(r)  # the sequence, logistic and squared_error heads
     if hasattr(r, "frame_accuracy"):
         line = f"test frame accuracy {r.frame_accuracy:.4f} on {r.n_frames} frames"
         if r.folded:
@@ -257,7 +260,9 @@ def _load(args: argparse.Namespace):
         raise DataError(f"{args.data}: no such file")
     pre = Preprocessor(net.dtype, meta.mean, meta.std, meta.delay)
     check_group_chosen(args.data, args.group)
-    dataset = open_dataset(args.data, group=args.group, in_memory=False)
+    dataset = open_dataset(
+        args.data, group=args.group, in_memory=False, target_kind=net.head.target_kind
+    )
     return net, meta, dataset, pre
 
 
@@ -295,18 +300,26 @@ def _format_labels(r: Any, head: list[str]) -> str:
     return "\n".join(lines)
 
 
-def format_evaluation(result: Any, meta: Any, dataset: Any) -> str:
-    """Human-readable text of an evaluation result (framewise or label sequences)."""
-    r = result
-    head = [
+def _header(r: Any, meta: Any, dataset: Any) -> list[str]:
+    return [
         f"model:            {meta.path} (epoch {meta.epoch})",
         f"data:             {dataset.path}" + (f" group {dataset.group}" if dataset.group else ""),
         f"sequences:        {r.n_sequences}",
     ]
-    if not hasattr(r, "frame_accuracy"):
-        return _format_labels(r, head)
+
+
+def _per_class(names, counts, accuracy, unit: str) -> list[str]:
+    lines = [f"per-class accuracy ({unit}):"]
+    width = max(len(n) for n in names)
+    for name, n, acc in zip(names, counts, accuracy, strict=True):
+        a = "   n/a" if n == 0 else f"{acc:.4f}"
+        lines.append(f"  {name:<{width}}  {a}  ({int(n)})")
+    return lines
+
+
+def _format_frames(r: Any) -> list[str]:
+    """The softmax head's :class:`~seqprop.evaluation.EvaluationResult`."""
     lines = [
-        *head,
         f"labelled frames:  {r.n_frames}",
         f"frame accuracy:   {r.frame_accuracy:.4f}  (error {r.frame_error:.4f})",
         f"cross-entropy:    {r.loss:.4f} nats/frame",
@@ -317,12 +330,96 @@ def format_evaluation(result: Any, meta: Any, dataset: Any) -> str:
             f"{r.folded['classes']}-class folded: {r.folded['frame_accuracy']:.4f}  "
             f"({r.folded['n_frames']} frames)"
         )
-    lines.append("per-class accuracy (frames):")
+    return lines + _per_class(r.class_names, r.class_frames, r.class_accuracy, "frames")
+
+
+def _format_sequences(r: Any) -> list[str]:
+    """The sequence head's result: accuracy, per-class accuracy, confusion matrix."""
+    lines = [
+        f"labelled seqs:    {r.n_scored}",
+        f"sequence accuracy: {r.sequence_accuracy:.4f}  (error {r.sequence_error:.4f})",
+        f"cross-entropy:    {r.loss:.4f} nats/sequence",
+        f"majority class:   {r.majority_accuracy:.4f}  (always the most frequent class)",
+    ]
+    lines += _per_class(r.class_names, r.class_sequences, r.class_accuracy, "sequences")
+    lines.append("confusion (rows: target, columns: predicted, in class order):")
     width = max(len(n) for n in r.class_names)
-    for name, n, acc in zip(r.class_names, r.class_frames, r.class_accuracy, strict=True):
-        a = "   n/a" if n == 0 else f"{acc:.4f}"
-        lines.append(f"  {name:<{width}}  {a}  ({int(n)})")
+    cell = max(4, len(str(int(r.confusion.max(initial=0)))) + 1)
+    for name, row in zip(r.class_names, r.confusion, strict=True):
+        lines.append(f"  {name:<{width}} " + "".join(f"{int(v):>{cell}}" for v in row))
+    return lines
+
+
+def _format_multilabel(r: Any) -> list[str]:
+    """The logistic head's result: micro F1, exact match, per-output F1."""
+    lines = [
+        f"scored frames:    {r.n_frames}",
+        f"micro F1:         {r.micro_f1:.4f}",
+        f"exact match:      {r.exact_match:.4f}  (frames with every output right)",
+        f"cross-entropy:    {r.loss:.4f} nats/frame (summed over outputs)",
+        "per output:        F1      precision recall",
+    ]
+    width = max(len(n) for n in r.class_names)
+    for name, f1, p, rc in zip(r.class_names, r.f1, r.precision, r.recall, strict=True):
+        pt = "   n/a" if math.isnan(p) else f"{p:.4f}"
+        rt = "   n/a" if math.isnan(rc) else f"{rc:.4f}"
+        lines.append(f"  {name:<{width}}  {f1:.4f}  {pt}  {rt}")
+    return lines
+
+
+def _format_regression(r: Any) -> list[str]:
+    """The squared-error head's result: RMSE and R^2, overall and per output."""
+    lines = [
+        f"scored frames:    {r.n_frames}",
+        f"RMSE:             {r.rmse:.6g}  (data units, over all outputs)",
+        f"R^2:              {r.r2:.4f}",
+        f"loss:             {r.loss:.6g} per frame (1/2 sum of squares, training units)",
+        "per output:        RMSE       R^2",
+    ]
+    width = max(len(n) for n in r.class_names)
+    for name, e, r2 in zip(r.class_names, r.rmse_per_output, r.r2_per_output, strict=True):
+        r2t = "   n/a" if math.isnan(r2) else f"{r2:.4f}"
+        lines.append(f"  {name:<{width}}  {e:<10.6g} {r2t}")
+    return lines
+
+
+def format_evaluation(result: Any, meta: Any, dataset: Any) -> str:
+    """Human-readable text of a head's evaluation result (:func:`seqprop.evaluation.evaluate`)."""
+    from seqprop.evaluation import EvaluationResult
+    from seqprop.heads.ctc import LabelSequenceResult
+    from seqprop.heads.logistic import MultiLabelResult
+    from seqprop.heads.sequence import SequenceEvaluationResult
+    from seqprop.heads.squared_error import RegressionResult
+
+    if isinstance(result, LabelSequenceResult):
+        return _format_labels(result, _header(result, meta, dataset))
+    formatters = {
+        EvaluationResult: _format_frames,
+        SequenceEvaluationResult: _format_sequences,
+        MultiLabelResult: _format_multilabel,
+        RegressionResult: _format_regression,
+    }
+    lines = _header(result, meta, dataset) + formatters[type(result)](result)
     return "\n".join(lines)
+
+
+def test_summary(result: Any) -> str:
+    """One line on a test result, for any head (its ``to_dict``'s headline figures)."""
+    d = result.to_dict()
+    for key, unit in (
+        ("frame_accuracy", "n_frames"),
+        ("sequence_accuracy", "n_scored"),
+        ("micro_f1", "n_frames"),
+        ("rmse", "n_frames"),
+    ):
+        if key in d:
+            what = "sequences" if unit == "n_scored" else "frames"
+            line = f"test {key.replace('_', ' ')} {d[key]:.4f} on {d[unit]} {what}"
+            if d.get("folded"):
+                f = d["folded"]
+                line += f"; {f['classes']}-class folded {f['frame_accuracy']:.4f}"
+            return line
+    return f"test loss {d.get('loss')}"
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -422,6 +519,5 @@ def run_predict(args: argparse.Namespace) -> int:
         )
         n_frames = dataset.n_frames
         n_seq = len(dataset)
-    what = " and decoded label sequences" if net.head.name == "ctc" else ""
-    print(f"wrote posteriors{what} of {n_seq} sequences ({n_frames} frames) to {out}")
+    print(f"wrote {net.head.output_name} of {n_seq} sequences ({n_frames} frames) to {out}")
     return 0

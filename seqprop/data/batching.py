@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from seqprop.data.targets import pad_targets
+
 __all__ = ["Batch", "as_rng", "batch_order", "pad_sequences"]
 
 
@@ -107,8 +109,10 @@ def pad_sequences(
     ----------
     xs : sequence of B arrays, each (T_b, I)
         Input sequences; all must have the same number of features I.
-    ys : sequence of B arrays, each (T_b,), or None
-        Integer targets (-1 = unlabelled). ``None`` gives ``y = None``.
+    ys : sequence of B arrays, or None
+        Targets of one kind (:mod:`seqprop.data.targets`): each (T_b,)
+        integer (-1 = unlabelled), (T_b, K) float (a NaN row = not scored) or
+        0-d integer (a class per sequence). ``None`` gives ``y = None``.
     dtype : numpy dtype, default float32
         Floating dtype of the padded inputs.
     copy : bool, default True
@@ -124,8 +128,9 @@ def pad_sequences(
     -------
     x : (T, B, I) ndarray of ``dtype``
         Zeros past each sequence's length.
-    y : (T, B) int32 ndarray, or None
-        ``-1`` past each sequence's length.
+    y : ndarray or None
+        (T, B) int32 with ``-1`` past each sequence's length, (T, B, K)
+        float32 with NaN rows there, or (B,) int32 (a class per sequence).
     lengths : (B,) int64 ndarray
 
     Raises
@@ -156,19 +161,18 @@ def pad_sequences(
         not copy
         and len(arrays) == 1
         and arrays[0].dtype == dtype
-        and (targets is None or targets[0].dtype == np.int32)
+        and (targets is None or targets[0].dtype in (np.int32, np.float32))
     ):
-        return arrays[0][:, None, :], None if targets is None else targets[0][:, None], lengths
+        y0 = None if targets is None else targets[0]
+        y0 = None if y0 is None else (y0.reshape(1) if y0.ndim == 0 else y0[:, None])
+        return arrays[0][:, None, :], y0, lengths
     n_t = int(lengths.max())
     out_x = np.zeros((n_t, len(arrays), arrays[0].shape[1]), dtype=dtype)
     for b, a in enumerate(arrays):
         out_x[: a.shape[0], b, :] = a
     if targets is None:
         return out_x, None, lengths
-    out_y = np.full((n_t, len(arrays)), -1, dtype=np.int32)
-    for b, y in enumerate(targets):
-        out_y[: y.shape[0], b] = y
-    return out_x, out_y, lengths
+    return out_x, pad_targets(targets, n_t), lengths
 
 
 def _check_inputs(xs: list) -> list[np.ndarray]:
@@ -191,16 +195,31 @@ def _check_inputs(xs: list) -> list[np.ndarray]:
 
 
 def _check_targets(ys: list, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """The targets as 1-D integer arrays, each as long as its inputs."""
+    """The targets, all of the form of ``ys[0]``: (T_b,) integer, (T_b, K) float with T_b
+    as long as the inputs, or 0-d integer."""
     out = []
+    first = np.asarray(ys[0])
     for b, y in enumerate(ys):
         if type(y) is not np.ndarray:
             y = np.asarray(y)
         n = arrays[b].shape[0]
-        if y.ndim != 1 or y.shape[0] != n:
-            raise ValueError(f"ys[{b}] must have shape ({n},) to match xs[{b}], got {y.shape}")
-        if y.size and y.dtype.kind not in "iu":
-            raise ValueError(f"ys[{b}] must be integer, got dtype {y.dtype}")
+        if first.ndim == 0:
+            if y.ndim != 0 or y.dtype.kind not in "iu":
+                raise ValueError(
+                    f"ys[{b}] must be one integer class like ys[0], got {y.dtype} shape {y.shape}"
+                )
+        elif first.ndim == 2:
+            if y.ndim != 2 or y.shape != (n, first.shape[1]) or y.dtype.kind != "f":
+                raise ValueError(
+                    f"ys[{b}] must be float ({n}, {first.shape[1]}) to match xs[{b}] and ys[0], "
+                    f"got {y.dtype} shape {y.shape}"
+                )
+            y = y.astype(np.float32, copy=False)
+        else:
+            if y.ndim != 1 or y.shape[0] != n:
+                raise ValueError(f"ys[{b}] must have shape ({n},) to match xs[{b}], got {y.shape}")
+            if y.size and y.dtype.kind not in "iu":
+                raise ValueError(f"ys[{b}] must be integer, got dtype {y.dtype}")
         out.append(y)
     return out
 

@@ -38,6 +38,7 @@ from seqprop.data.batching import pad_sequences
 from seqprop.data.normalise import apply_normalisation
 from seqprop.data.reader import SequenceDataset, list_groups, open_dataset
 from seqprop.data.schema import tag_text
+from seqprop.data.targets import delay_targets
 from seqprop.errors import DataError
 from seqprop.heads.base import TargetKind
 
@@ -81,8 +82,9 @@ def delay_sequence(
     ----------
     x : (T, I) ndarray
         Inputs.
-    y : (T,) int ndarray or None
-        Targets (-1 = unlabelled).
+    y : (T,) int or (T, K) float ndarray, or None
+        Per-frame targets (-1 / a NaN row = not scored). A class per
+        sequence (0-d) cannot be delayed: ValueError.
     delay : int
         d >= 0.
 
@@ -90,8 +92,8 @@ def delay_sequence(
     -------
     x_d : (T + d, I) ndarray
         ``x`` followed by ``d`` frames of zeros (same dtype).
-    y_d : (T + d,) int32 ndarray or None
-        ``-1`` for the first ``d`` frames, then ``y``: ``y_d[t + d] = y[t]``,
+    y_d : (T + d,) int32 or (T + d, K) float ndarray, or None
+        ``-1`` (a NaN row) for the first ``d`` frames, then ``y``: ``y_d[t + d] = y[t]``,
         so the network's output at frame ``t + d`` is scored against the
         class of frame ``t``, having seen inputs up to frame ``t + d``.
 
@@ -105,9 +107,7 @@ def delay_sequence(
     x_d[: x.shape[0]] = x
     if y is None:
         return x_d, None
-    y_d = np.full(y.shape[0] + delay, -1, dtype=np.int32)
-    y_d[delay:] = y
-    return x_d, y_d
+    return x_d, delay_targets(y, delay)
 
 
 @dataclass
@@ -140,7 +140,9 @@ class Preprocessor:
     def __call__(
         self, x: np.ndarray, y: np.ndarray | None = None, where: str | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Transform one sequence: x (T, I), y (T,) -> x (T + d, I) in ``dtype``, y (T + d,).
+        """Transform one sequence: x (T, I) -> (T + d, I) in ``dtype``; per-frame targets
+        y (T, ...) -> (T + d, ...) (classes as int32, values as float32); a class per
+        sequence is kept as it is.
 
         ``where`` names the sequence (file and index, :func:`sequence_where`)
         in the :class:`DataError` raised when a normalised value does not fit
@@ -154,7 +156,10 @@ class Preprocessor:
         else:
             x = np.asarray(x, dtype=self.dtype)
         if y is not None:
-            y = np.asarray(y, dtype=np.int32)
+            y = np.asarray(y)
+            y = y.astype(np.int32 if y.dtype.kind in "iu" else np.float32, copy=False)
+            if y.ndim == 0:
+                return (x if self.delay == 0 else delay_sequence(x, None, self.delay)[0]), y
         return delay_sequence(x, y, self.delay)
 
     def batch(
@@ -230,14 +235,16 @@ class PreparedSplit:
         return int(self.lengths.shape[0])
 
     def sequence(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sequence ``i`` preprocessed: x (T_i + d, I) in the network's dtype, y (T_i + d,) int32."""
+        """Sequence ``i`` preprocessed: x (T_i + d, I) in the network's dtype and its targets
+        (per-frame ones delayed too)."""
         if self._xs is not None:
             return self._xs[i], self._ys[i]
         x, y = self.dataset[int(i)]
         return self.pre(x, y, sequence_where(self.dataset, i))
 
     def batch(self, indices: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray, Any]:
-        """Padded batch: x (T, B, I), y (T, B) int32, lengths (B,) int64.
+        """Padded batch: x (T, B, I), y in the head's form ((T, B) int32, (T, B, K)
+        float32 or (B,) int32; :mod:`seqprop.data.targets`), lengths (B,) int64.
 
         For label-sequence targets y is (B, U) int64 padded with -1. A batch
         of one sequence is a view of it (no copy).
@@ -262,8 +269,14 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     return path, group.strip("/")
 
 
-def open_split(spec: str, group: str | None, in_memory: bool, role: str) -> SequenceDataset:
-    """Open the configured split ``data.<role>``.
+def open_split(
+    spec: str,
+    group: str | None,
+    in_memory: bool,
+    role: str,
+    target_kind: TargetKind | None = None,
+) -> SequenceDataset:
+    """Open the configured split ``data.<role>`` with the targets of ``target_kind``.
 
     ``spec`` is a file, or ``FILE:GROUP`` naming the split's group in it
     (``data.validation = "corpus.h5:dev"``). Without a group of its own,
@@ -286,7 +299,7 @@ def open_split(spec: str, group: str | None, in_memory: bool, role: str) -> Sequ
                     f'name one as data.{role} = "{path}:GROUP"'
                 )
             group = role
-    return open_dataset(path, group=group, in_memory=in_memory)
+    return open_dataset(path, group=group, in_memory=in_memory, target_kind=target_kind)
 
 
 def same_split(a: SequenceDataset, b: SequenceDataset) -> bool:

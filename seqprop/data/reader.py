@@ -33,11 +33,12 @@ from seqprop.data.schema import (
     SplitLayout,
     block_rows,
     check_inputs_finite,
-    check_targets_in_range,
     find_splits,
     validate_split,
 )
+from seqprop.data.targets import LAYOUTS, TargetLayout, check_target_values
 from seqprop.errors import DataError
+from seqprop.heads.base import TargetKind
 
 __all__ = ["SequenceDataset", "list_groups", "open_dataset"]
 
@@ -67,6 +68,11 @@ class SequenceDataset:
     normalisation : tuple of two (I,) float32 ndarrays, or None
         The (mean, std) applied to every input read, if any.
     input_size, num_classes, n_frames : int
+        ``num_classes`` is K: classes, or outputs of float targets.
+    target_kind : TargetKind
+        What each sequence's ``y`` is (:mod:`seqprop.data.targets`): (T,)
+        int32 classes per frame, (T, K) float32 values per frame, or a 0-d
+        int32 class per sequence.
     in_memory : bool
     label_sequences : LabelSequences or None
         The split's ``labels`` / ``label_lengths`` (read whole when opened), if
@@ -89,9 +95,11 @@ class SequenceDataset:
         self.num_classes: int = 0
         self.n_frames: int = 0
         self.in_memory: bool = False
+        self.target: TargetLayout = LAYOUTS[TargetKind.FRAME_CLASS]
         self._file = None
         self._inputs = None  # h5py.Dataset or ndarray
-        self._targets = None
+        self._targets = None  # per-frame targets: h5py.Dataset or ndarray; else None
+        self._seq_targets: np.ndarray | None = None  # per-sequence targets, (N,) int32
         self._fingerprint: tuple[int, int] | None = None  # (size, mtime_ns) when opened
         self.label_sequences: LabelSequences | None = None
 
@@ -112,9 +120,17 @@ class SequenceDataset:
         ds.input_size = layout.input_size
         ds.num_classes = len(layout.class_names)
         ds.n_frames = layout.n_frames
+        ds.target = layout.target
         ds._inputs = layout.inputs
-        ds._targets = layout.targets
+        if layout.target.per_frame:
+            ds._targets = layout.targets
+        else:
+            ds._seq_targets = np.asarray(layout.targets[()]).astype(np.int32)
         return ds
+
+    @property
+    def target_kind(self) -> TargetKind:
+        return self.target.kind
 
     # -- basic protocol -------------------------------------------------------
 
@@ -170,7 +186,7 @@ class SequenceDataset:
         root = f[self.group] if self.group else f
         self._file = f
         self._inputs = root["inputs"]
-        self._targets = root["targets"]
+        self._targets = root[self.target.dataset] if self.target.per_frame else None
         self._fingerprint = _fingerprint(f)
 
     def _check_unchanged(self) -> None:
@@ -194,17 +210,22 @@ class SequenceDataset:
         if self._inputs is None:
             raise DataError(f"{self.path}: the dataset is closed")
 
-    def _read_frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    def _read_frames(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Inputs (stop-start, I) float32 (normalised if the dataset normalises) and
-        targets (stop-start,) int32 of a frame range, as fresh arrays."""
+        per-frame targets (stop-start,) int32 or (stop-start, K) float32 (None for
+        per-sequence targets) of a frame range, as fresh arrays."""
         self._check_open()
+        per_frame = self._targets is not None
+        y = None
         if self.in_memory:
             x = self._inputs[start:stop].copy()
-            y = self._targets[start:stop].copy()
+            if per_frame:
+                y = self._targets[start:stop].copy()
         else:
             try:
                 x = self._inputs[start:stop]
-                y = _frame_range(self._targets, start, stop)
+                if per_frame:
+                    y = self._target_rows(self._targets, start, stop)
             except (OSError, RuntimeError, ValueError) as exc:
                 raise DataError(
                     f"{self._where('inputs')}: cannot read frames {start}:{stop} ({exc})"
@@ -212,8 +233,8 @@ class SequenceDataset:
             self._check_unchanged()
             if x.dtype != np.float32:
                 x = x.astype(np.float32)
-            if y.dtype != np.int32:
-                y = y.astype(np.int32)
+            if y is not None and y.dtype != self.target.dtype:
+                y = y.astype(self.target.dtype)
         if self.normalisation is not None:
             apply_normalisation(x, *self.normalisation, out=x)
         return x, y
@@ -243,6 +264,24 @@ class SequenceDataset:
             raise IndexError(f"sequence index {bad} out of range for {n} sequences")
         return idx
 
+    def _target_shape(self) -> tuple[int, ...]:
+        """Shape of all per-frame targets as read: (N_frames,) classes or (N_frames, K) values."""
+        if self.target.class_valued:
+            return (self.n_frames,)
+        return (self.n_frames, int(self._targets.shape[1]))
+
+    def _target_rows(self, targets: Any, start: int, stop: int) -> np.ndarray:
+        """Per-frame targets of frames ``start:stop`` (classes also from a MATLAB column)."""
+        if self.target.class_valued:
+            return _frame_range(targets, start, stop)
+        return targets[start:stop]
+
+    def _target(self, i: int, y: np.ndarray | None) -> np.ndarray:
+        """Sequence ``i``'s targets: its per-frame rows ``y``, or its class (0-d int32)."""
+        if y is not None:
+            return y
+        return np.asarray(self._seq_targets[i])
+
     def _sequences(self, idx: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Inputs and targets of the sequences ``idx``, in that order, for a batch.
 
@@ -254,7 +293,10 @@ class SequenceDataset:
         if self.in_memory:
             starts, ends = self.offsets[idx].tolist(), self.offsets[idx + 1].tolist()
             bounds = list(zip(starts, ends, strict=True))
-            return [self._inputs[a:e] for a, e in bounds], [self._targets[a:e] for a, e in bounds]
+            xs = [self._inputs[a:e] for a, e in bounds]
+            if self._targets is None:
+                return xs, [self._target(int(i), None) for i in idx]
+            return xs, [self._targets[a:e] for a, e in bounds]
         xs: list[Any] = [None] * idx.size
         ys: list[Any] = [None] * idx.size
         order = np.argsort(idx, kind="stable")
@@ -268,15 +310,17 @@ class SequenceDataset:
                 s = int(sorted_idx[r])
                 a, e = int(self.offsets[s]) - start, int(self.offsets[s + 1]) - start
                 xs[int(order[r])] = xr[a:e]
-                ys[int(order[r])] = yr[a:e]
+                ys[int(order[r])] = self._target(s, None if yr is None else yr[a:e])
         return xs, ys
 
     # -- public access --------------------------------------------------------
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sequence ``i``: inputs (T, I) float32 and targets (T,) int32 (fresh arrays)."""
+        """Sequence ``i``: inputs (T, I) float32 and its targets (fresh arrays): (T,)
+        int32 classes, (T, K) float32 values or a 0-d int32 class (:attr:`target_kind`)."""
         j = self._index(i)
-        return self._read_frames(int(self.offsets[j]), int(self.offsets[j + 1]))
+        x, y = self._read_frames(int(self.offsets[j]), int(self.offsets[j + 1]))
+        return x, self._target(j, y)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (x (T, I) float32, y (T,) int32) for every sequence in file order.
@@ -295,7 +339,7 @@ class SequenceDataset:
             x, y = self._read_frames(start, int(self.offsets[j]))
             for k in range(i, j):
                 a, b = int(self.offsets[k]) - start, int(self.offsets[k + 1]) - start
-                yield x[a:b], y[a:b]
+                yield x[a:b], self._target(k, None if y is None else y[a:b])
             i = j
 
     def read_batch(self, indices: Sequence[int] | np.ndarray) -> Batch:
@@ -309,6 +353,7 @@ class SequenceDataset:
         lengths = self.lengths[idx]
         if idx.size == 1:
             xs, ys = self._read_frames(int(self.offsets[idx[0]]), int(self.offsets[idx[0] + 1]))
+            ys = self._target(int(idx[0]), ys)
             x, y, _ = pad_sequences([xs], [ys], np.float32, copy=False, check=False)
             return Batch(x=x, y=y, lengths=lengths, indices=idx)
         xs, ys = self._sequences(idx)
@@ -370,18 +415,25 @@ class SequenceDataset:
 
         In memory: one block, the stored float32 / int32 array itself (do not
         modify it). Streamed: blocks of about ``BLOCK_BYTES`` (whole chunks
-        for a chunked dataset) in the file's dtype.
+        for a chunked dataset) in the file's dtype. Per-sequence targets are
+        one block of N rows (they are read when the split opens).
         """
         self._check_open()
+        if which == "targets" and self._targets is None:
+            yield 0, self._seq_targets
+            return
         arr = self._inputs if which == "inputs" else self._targets
         if self.in_memory:
             yield 0, arr
             return
-        rows = block_rows(arr, 4 * self.input_size if which == "inputs" else 4)
+        row_bytes = 4 * (int(np.prod(arr.shape[1:])) if arr.ndim > 1 else 1)
+        rows = block_rows(arr, row_bytes)
         for start in range(0, self.n_frames, rows):
             stop = min(self.n_frames, start + rows)
             try:
-                block = arr[start:stop] if which == "inputs" else _frame_range(arr, start, stop)
+                block = (
+                    arr[start:stop] if which == "inputs" else self._target_rows(arr, start, stop)
+                )
             except (OSError, RuntimeError, ValueError) as exc:
                 raise DataError(
                     f"{self._where(which)}: cannot read frames {start}:{stop} ({exc})"
@@ -394,9 +446,11 @@ class SequenceDataset:
         x = np.empty((self.n_frames, self.input_size), dtype=np.float32)
         for start, block in self.raw_blocks("inputs"):
             x[start : start + block.shape[0]] = block
-        y = np.empty(self.n_frames, dtype=np.int32)
-        for start, block in self.raw_blocks("targets"):
-            y[start : start + block.shape[0]] = block
+        y = None
+        if self._targets is not None:
+            y = np.empty(self._target_shape(), dtype=self.target.dtype)
+            for start, block in self.raw_blocks("targets"):
+                y[start : start + block.shape[0]] = block
         self._inputs, self._targets = x, y
 
     def labels(self, i: int) -> np.ndarray:
@@ -413,19 +467,32 @@ class SequenceDataset:
         return self.label_sequences
 
     def read_targets(self) -> np.ndarray:
-        """All targets, concatenated in file order: (N_frames,) int32."""
-        out = np.empty(self.n_frames, dtype=np.int32)
+        """All targets in file order: (N_frames,) int32, (N_frames, K) float32 or
+        (N,) int32 per sequence (:attr:`target_kind`)."""
+        if self._targets is None:
+            return self._seq_targets.copy()
+        out = np.empty(self._target_shape(), dtype=self.target.dtype)
         for start, block in self.raw_blocks("targets"):
             out[start : start + block.shape[0]] = block
         return out
 
     def class_counts(self) -> np.ndarray:
-        """Labelled frames per class: (K,) int64 (frames with target -1 are not counted)."""
+        """Labelled units per class, (K,) int64: frames, or sequences for a class per
+        sequence (target -1 not counted); for float targets, scored frames per output."""
         counts = np.zeros(self.num_classes, dtype=np.int64)
         for _, block in self.raw_blocks("targets"):
+            if not self.target.class_valued:
+                scored = ~np.isnan(np.asarray(block, dtype=np.float32)).all(axis=1)
+                counts += int(scored.sum())
+                continue
             t = np.asarray(block).astype(np.int64, copy=False)
             counts += np.bincount(t[t >= 0], minlength=self.num_classes)[: self.num_classes]
         return counts
+
+    def n_scored(self) -> int:
+        """Units a head scores: labelled frames, scored frames, or labelled sequences."""
+        counts = self.class_counts()
+        return int(counts[0] if not self.target.class_valued else counts.sum())
 
     def summary(self) -> dict[str, Any]:
         """A JSON-serialisable description of the split.
@@ -436,6 +503,12 @@ class SequenceDataset:
         source, has_normalisation, feature_names.
         """
         counts = self.class_counts()
+        if not self.target.per_frame:  # unlabelled: the frames of unlabelled sequences
+            unlabelled = int(self.lengths[self._seq_targets < 0].sum())
+        elif not self.target.class_valued:
+            unlabelled = int(self.n_frames - counts[0])
+        else:
+            unlabelled = int(self.n_frames - counts.sum())
         return {
             "path": str(self.path),
             "group": self.group,
@@ -447,10 +520,13 @@ class SequenceDataset:
             "length_mean": float(self.lengths.mean()),
             "length_median": float(np.median(self.lengths)),
             "length_max": int(self.lengths.max()),
-            "unlabelled_frames": int(self.n_frames - counts.sum()),
-            "class_histogram": {
-                name: int(c) for name, c in zip(self.class_names, counts, strict=True)
-            },
+            "target_kind": self.target.kind.value,
+            "unlabelled_frames": unlabelled,
+            "class_histogram": (
+                {name: int(c) for name, c in zip(self.class_names, counts, strict=True)}
+                if self.target.class_valued
+                else {}
+            ),
             "source": self.source,
             "has_normalisation": self.mean is not None and self.std is not None,
             "feature_names": self.feature_names,
@@ -569,6 +645,7 @@ def open_dataset(
     in_memory: bool = False,
     normalise: bool | tuple[np.ndarray, np.ndarray] = False,
     check_values: bool = True,
+    target_kind: TargetKind | None = None,
 ) -> SequenceDataset:
     """Open and validate one split of a ``seqprop.sequences`` HDF5 file.
 
@@ -586,8 +663,13 @@ def open_dataset(
         statistics; a pair of (I,) arrays: use those (e.g. the training split's
         statistics on the test split); ``False``: raw inputs.
     check_values : bool
-        Scan ``inputs`` for NaN/inf and ``targets`` for out-of-range classes
-        (in blocks). Turn off only for files known to be valid.
+        Scan ``inputs`` for NaN/inf and the targets for out-of-range classes
+        or misplaced NaN (in blocks). Turn off only for files known to be valid.
+    target_kind : TargetKind, optional
+        The targets to read (a head's :attr:`~seqprop.heads.Head.target_kind`;
+        :mod:`seqprop.data.targets`). None: those the file holds (a 1-D
+        ``targets`` dataset, a 2-D float one, else ``seq_targets``). A file
+        without the dataset ``target_kind`` needs raises DataError naming it.
 
     Returns
     -------
@@ -603,7 +685,7 @@ def open_dataset(
     path = pathlib.Path(path)
     f = _open_h5(path)
     try:
-        ds = SequenceDataset._from_layout(validate_split(f, path, group))
+        ds = SequenceDataset._from_layout(validate_split(f, path, group, target_kind))
         ds.label_sequences = read_label_sequences(
             f[ds.group] if ds.group else f,
             Location(ds.path, ds.group),
@@ -613,8 +695,13 @@ def open_dataset(
         )
         if check_values:
             loc = Location(ds.path, ds.group)
-            check_targets_in_range(
-                ds.raw_blocks("targets"), ds.offsets, ds.num_classes, ds.tags, loc
+            check_target_values(
+                ds.target,
+                ds.raw_blocks("targets"),
+                ds.offsets,
+                ds.num_classes,
+                ds.tags,
+                loc.dataset(ds.target.dataset),
             )
             check_inputs_finite(ds.raw_blocks("inputs"), ds.offsets, ds.tags, loc)
         ds._file = f

@@ -8,7 +8,7 @@ float, ``targets`` (N_frames,) int, ``seq_lengths`` (N,) int and ``seq_tags``
 
 Each rule a file must follow is one function here, applied in a fixed order by
 :func:`validate_split` (the structure: attributes, datasets, shapes, lengths)
-and by :func:`check_targets_in_range` / :func:`check_inputs_finite` (the values,
+and by :func:`seqprop.data.targets.check_target_values` / :func:`check_inputs_finite` (the values,
 scanned block by block). Each raises :class:`~seqprop.errors.DataError` naming
 the file, the dataset or attribute and, where there is one, the first
 offending sequence (index and tag).
@@ -26,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from seqprop.data.normalise import check_statistics
+from seqprop.data.targets import (
+    LAYOUTS,
+    TargetLayout,
+    check_target_structure,
+    detect_kind,
+    target_layout,
+)
 from seqprop.errors import DataError
+from seqprop.heads.base import TargetKind
 
 logger = logging.getLogger("seqprop.data")
 
@@ -44,7 +52,6 @@ __all__ = [
     "SplitLayout",
     "block_rows",
     "check_inputs_finite",
-    "check_targets_in_range",
     "decode_string",
     "decode_strings",
     "find_splits",
@@ -57,6 +64,10 @@ FORMAT = "seqprop.sequences"
 FORMAT_VERSION = 1
 
 REQUIRED_DATASETS = ("inputs", "targets", "seq_lengths", "seq_tags")
+"""The datasets of a file for the softmax head; other heads read other targets
+(:data:`seqprop.data.targets.LAYOUTS`) in place of ``targets``."""
+SEQUENCE_DATASETS = ("inputs", "seq_lengths", "seq_tags")
+"""The datasets every split holds whatever its targets."""
 
 #: Bytes read or written per block when scanning, streaming or writing whole arrays.
 #: Read at call time (``schema.BLOCK_BYTES``), so a test may shrink it.
@@ -192,9 +203,12 @@ def locate_split(f: Any, path: pathlib.Path, group: str | None) -> tuple[Any, st
 
 
 # ------------------------------------------------------------------ structure rules
-def check_format_attrs(attrs: Any, loc: Location) -> list[str]:
-    """``format``, ``format_version`` and ``class_names`` present and known; the class names."""
-    for name in ("format", "format_version", "class_names"):
+def check_format_attrs(attrs: Any, loc: Location, class_valued: bool = True) -> list[str] | None:
+    """``format``, ``format_version`` and ``class_names`` present and known; the class names.
+
+    ``class_names`` is required for class-valued targets only (None when absent).
+    """
+    for name in ("format", "format_version", *(("class_names",) if class_valued else ())):
         if name not in attrs:
             raise DataError(f"{loc.attr(name)} is missing (required by {FORMAT})")
     fmt = decode_string(_scalar(attrs["format"], loc.attr("format")), loc.attr("format"))
@@ -210,6 +224,8 @@ def check_format_attrs(attrs: Any, loc: Location) -> list[str]:
         raise DataError(f"{where} must be an integer, got {version!r}")
     if int(vnum) != FORMAT_VERSION:
         raise DataError(f"{where} is {int(vnum)}; this seqprop reads version {FORMAT_VERSION} only")
+    if "class_names" not in attrs:
+        return None
     class_names = decode_strings(attrs["class_names"], loc.attr("class_names"))
     if not class_names:
         raise DataError(f"{loc.attr('class_names')} is empty (need at least one class)")
@@ -224,12 +240,22 @@ def check_format_attrs(attrs: Any, loc: Location) -> list[str]:
     return class_names
 
 
-def required_datasets(root: Any, loc: Location) -> tuple[Any, Any, Any, Any]:
-    """The four required members, each present and an HDF5 dataset, in ``REQUIRED_DATASETS`` order."""
+def required_datasets(root: Any, loc: Location, layout: TargetLayout) -> tuple[Any, Any, Any, Any]:
+    """``inputs``, the targets ``layout`` names, ``seq_lengths``, ``seq_tags``: each present
+    and an HDF5 dataset."""
     import h5py
 
     dsets = []
-    for name in REQUIRED_DATASETS:
+    for name in ("inputs", layout.dataset, "seq_lengths", "seq_tags"):
+        if name == layout.dataset and name not in root:
+            found = detect_kind(root)
+            held = [] if found is None else [LAYOUTS[found].describe()]
+            if found is not TargetKind.SEQUENCE_CLASS and "seq_targets" in root:
+                held.append(LAYOUTS[TargetKind.SEQUENCE_CLASS].describe())
+            raise DataError(
+                f"{loc.dataset(name)} is missing: the {layout.kind.value} targets, "
+                f"{layout.describe()}" + (f"; the file holds {', '.join(held)}" if held else "")
+            )
         if name not in root:
             raise DataError(f"{loc.dataset(name)} is missing (required by {FORMAT})")
         obj = root[name]
@@ -239,10 +265,8 @@ def required_datasets(root: Any, loc: Location) -> tuple[Any, Any, Any, Any]:
     return tuple(dsets)
 
 
-def check_shapes(
-    inputs: Any, targets: Any, seq_lengths: Any, seq_tags: Any, loc: Location
-) -> tuple[int, int]:
-    """Dtypes and shapes of the four datasets agree; returns (N_frames, I)."""
+def check_shapes(inputs: Any, seq_lengths: Any, seq_tags: Any, loc: Location) -> tuple[int, int]:
+    """Dtypes and shapes of inputs, lengths and tags agree; returns (N_frames, I)."""
     import h5py
 
     if inputs.dtype.kind != "f":
@@ -254,22 +278,6 @@ def check_shapes(
             f"{loc.dataset('inputs')} must have shape (N_frames, I), got {inputs.shape}"
         )
     n_frames, n_in = (int(s) for s in inputs.shape)
-    if targets.dtype.kind not in "iu":
-        raise DataError(
-            f"{loc.dataset('targets')} must be integer (int16/int32), got {targets.dtype} "
-            f"({MATLAB_HINT}: write int16(y(:)))"
-        )
-    if targets.shape in ((n_frames, 1), (1, n_frames)) and n_frames > 1:
-        logger.warning(
-            "%s has shape %s; read as the 1-D (N_frames,) the format asks for",
-            loc.dataset("targets"),
-            targets.shape,
-        )
-    elif targets.shape != (n_frames,):
-        raise DataError(
-            f"{loc.dataset('targets')} must have shape ({n_frames},) like inputs' frames, "
-            f"got {targets.shape} ({MATLAB_HINT}: create it with a scalar size)"
-        )
     where = loc.dataset("seq_lengths")
     if seq_lengths.dtype.kind not in "iuf":
         raise DataError(f"{where} must be integer (int64), got {seq_lengths.dtype}")
@@ -376,10 +384,12 @@ def optional_attrs(
 class SplitLayout:
     """What :func:`validate_split` learnt of a split whose structure is valid.
 
-    ``inputs`` and ``targets`` are the (unread) h5py datasets.
+    ``inputs`` and ``targets`` are the (unread) h5py datasets (``targets`` the
+    one :attr:`target` names: ``targets`` or ``seq_targets``).
     """
 
     location: Location
+    target: TargetLayout
     inputs: Any
     targets: Any
     lengths: np.ndarray
@@ -400,23 +410,54 @@ class SplitLayout:
         return int(self.inputs.shape[1])
 
 
-def validate_split(f: Any, path: pathlib.Path, group: str | None) -> SplitLayout:
+def _output_names(attrs: Any, k: int, class_names: list[str] | None, loc: Location) -> list[str]:
+    """Names of the K outputs of float targets: ``target_names``, else ``class_names``, else
+    ``output0`` ... (a stored list must have K entries)."""
+    for name, names in (("target_names", None), ("class_names", class_names)):
+        if name not in attrs:
+            continue
+        if names is None:
+            names = decode_strings(attrs[name], loc.attr(name))
+        if len(names) != k:
+            raise DataError(
+                f"{loc.attr(name)} has {len(names)} names but dataset 'targets' has {k} columns"
+            )
+        return names
+    return [f"output{i}" for i in range(k)]
+
+
+def validate_split(
+    f: Any, path: pathlib.Path, group: str | None, kind: TargetKind | None = None
+) -> SplitLayout:
     """Find the split in the open file ``f`` and check its structure (not the big arrays' values).
 
-    The rules run in a fixed order (so a file breaking several always gets
-    the same message): which group, format attributes, required datasets,
-    dtypes and shapes, tags, sequence lengths, optional attributes.
+    ``kind`` is the kind of targets to read (None: the one the file holds,
+    :func:`~seqprop.data.targets.detect_kind`). The rules run in a fixed
+    order (so a file breaking several always gets the same message): which
+    group, format attributes, required datasets, dtypes and shapes, tags,
+    sequence lengths, optional attributes.
     """
     root, group = locate_split(f, path, group)
     loc = Location(path, group)
-    class_names = check_format_attrs(root.attrs, loc)
-    inputs, targets, seq_lengths, seq_tags = required_datasets(root, loc)
-    n_frames, n_in = check_shapes(inputs, targets, seq_lengths, seq_tags, loc)
+    if kind is None or kind not in LAYOUTS:  # label sequences: read next to the file's targets
+        kind = detect_kind(root) or TargetKind.FRAME_CLASS
+    layout = target_layout(kind)
+    class_names = check_format_attrs(root.attrs, loc, class_valued=False)
+    inputs, targets, seq_lengths, seq_tags = required_datasets(root, loc, layout)
+    n_frames, n_in = check_shapes(inputs, seq_lengths, seq_tags, loc)
+    k = check_target_structure(
+        layout, targets, n_frames, int(seq_lengths.shape[0]), loc.dataset(layout.dataset)
+    )
+    if layout.class_valued and class_names is None:
+        raise DataError(f"{loc.attr('class_names')} is missing (required by {FORMAT})")
+    if k is not None:
+        class_names = _output_names(root.attrs, k, class_names, loc)
     tags = decode_strings(seq_tags[()], loc.dataset("seq_tags"))
     lengths, offsets = check_lengths(whole_lengths(seq_lengths[()], loc), n_frames, tags, loc)
     feature_names, source, stats = optional_attrs(root.attrs, n_in, loc)
     return SplitLayout(
         location=loc,
+        target=layout,
         inputs=inputs,
         targets=targets,
         lengths=lengths,
@@ -433,26 +474,6 @@ def validate_split(f: Any, path: pathlib.Path, group: str | None) -> SplitLayout
 # ------------------------------------------------------------------ value rules
 def _sequence_of(offsets: np.ndarray, frame: int) -> int:
     return int(np.searchsorted(offsets, frame, side="right")) - 1
-
-
-def check_targets_in_range(
-    blocks: Iterable[tuple[int, np.ndarray]],
-    offsets: np.ndarray,
-    num_classes: int,
-    tags: list[str],
-    loc: Location,
-) -> None:
-    """Every target in [-1, K); ``blocks`` yields (first frame, raw targets block)."""
-    k = num_classes
-    for start, block in blocks:
-        bad = (block < -1) | (block >= k)
-        if bad.any():
-            frame = start + int(np.flatnonzero(bad)[0])
-            i = _sequence_of(offsets, frame)
-            raise DataError(
-                f"{loc.dataset('targets')}: {tag_text(tags, i)} frame {frame - offsets[i]} "
-                f"(file frame {frame}) has target {block[frame - start]}, outside [-1, {k})"
-            )
 
 
 def check_inputs_finite(

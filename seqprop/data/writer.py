@@ -39,9 +39,11 @@ class _CheckedSplit:
     """A validated split, ready to write."""
 
     xs: list[np.ndarray]  # float32 (T_i, I)
-    ys: list[np.ndarray]  # int (T_i,)
+    ys: list[np.ndarray] | None  # int (T_i,) or float32 (T_i, K)
+    seq_targets: np.ndarray | None  # int (N,)
     tags: list[str]
-    class_names: list[str]
+    class_names: list[str] | None
+    target_names: list[str] | None
     feature_names: list[str] | None
     stats: dict[str, np.ndarray]
     n_in: int
@@ -105,9 +107,39 @@ def _check_inputs(x: Any, n_in: int | None, seq: str, where: str) -> np.ndarray:
     return x32
 
 
-def _check_targets(y: Any, n_frames: int, k: int, seq: str, where: str) -> np.ndarray:
-    """One sequence's targets: (T,) integers in [-1, K)."""
+def _check_values(y: np.ndarray, n_frames: int, k: int | None, seq: str, where: str) -> np.ndarray:
+    """One sequence's float targets: (T, K), each row all finite or all NaN; as float32."""
+    if y.ndim != 2 or y.shape[0] != n_frames or (k is not None and y.shape[1] != k):
+        want = f"({n_frames}, {'K' if k is None else k})"
+        raise DataError(
+            f"{where}: targets, {seq}: float targets must have shape {want} like its inputs "
+            f"(and the first sequence's K), got {y.shape}"
+        )
+    if y.shape[1] < 1:
+        raise DataError(f"{where}: targets, {seq}: has no outputs (shape {y.shape})")
+    with np.errstate(over="ignore", invalid="ignore"):
+        y32 = y.astype(np.float32, copy=False)
+    nan = np.isnan(y32)
+    bad = ~np.isfinite(y32) & ~nan.all(axis=1)[:, None]
+    if bad.any():
+        r, c = (int(v) for v in np.argwhere(bad)[0])
+        what = "NaN while other outputs of the frame are not" if nan[r, c] else "infinite"
+        raise DataError(f"{where}: targets, {seq}: frame {r} output {c} is {what}")
+    return y32
+
+
+def _check_targets(
+    y: Any, n_frames: int, k: int | None, seq: str, where: str, values: bool
+) -> np.ndarray:
+    """One sequence's targets: (T,) integers in [-1, K), or (T, K) float values."""
     y = np.asarray(y)
+    if values:
+        if y.dtype.kind != "f":
+            raise DataError(
+                f"{where}: targets, {seq}: must be float like the first sequence's, got "
+                f"dtype {y.dtype}"
+            )
+        return _check_values(y, n_frames, k, seq, where)
     if y.ndim != 1 or y.shape[0] != n_frames:
         raise DataError(
             f"{where}: targets, {seq}: must have shape ({n_frames},) like its inputs, got {y.shape}"
@@ -122,18 +154,22 @@ def _check_targets(y: Any, n_frames: int, k: int, seq: str, where: str) -> np.nd
 
 
 def _check_sequences(
-    inputs: Any, targets: Any, tags: Any, k: int, where: str
-) -> tuple[list[np.ndarray], list[np.ndarray], list[str]]:
-    """Inputs (float32), targets and tags of every sequence, checked in order."""
+    inputs: Any, targets: Any, tags: Any, k: int | None, where: str
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, list[str]]:
+    """Inputs (float32), targets (None: none given) and tags of every sequence, checked in
+    order; targets are classes when the first sequence's are integer, else float values."""
     try:
         xs = list(inputs)
-        ys = list(targets)
+        ys = None if targets is None else list(targets)
     except TypeError:
         raise DataError(f"{where}: inputs and targets must be sequences of arrays") from None
     if not xs:
         raise DataError(f"{where}: inputs is empty (need at least one sequence)")
-    if len(ys) != len(xs):
+    if ys is not None and len(ys) != len(xs):
         raise DataError(f"{where}: {len(xs)} input sequences but {len(ys)} target sequences")
+    values = ys is not None and np.asarray(ys[0]).dtype.kind == "f"
+    if ys is not None and not values and k is None:
+        raise DataError(f"{where}: class targets need class_names")
     n = len(xs)
     if tags is None:
         tag_list = [f"seq{i}" for i in range(n)]
@@ -143,19 +179,44 @@ def _check_sequences(
             raise DataError(f"{where}: {len(tag_list)} tags for {n} sequences")
     out_x: list[np.ndarray] = []
     out_y: list[np.ndarray] = []
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+    for i, x in enumerate(xs):
         seq = tag_text(tag_list, i)
         x32 = _check_inputs(x, out_x[0].shape[1] if out_x else None, seq, where)
-        out_y.append(_check_targets(y, x32.shape[0], k, seq, where))
+        if ys is not None:
+            width = out_y[0].shape[1] if values and out_y else (None if values else k)
+            out_y.append(_check_targets(ys[i], x32.shape[0], width, seq, where, values))
         out_x.append(x32)
-    return out_x, out_y, tag_list
+    return out_x, (out_y if ys is not None else None), tag_list
+
+
+def _check_seq_targets(seq_targets: Any, n: int, k: int | None, tags: list[str], where: str):
+    """A class per sequence: (N,) integers in [-1, K)."""
+    if seq_targets is None:
+        return None
+    if k is None:
+        raise DataError(f"{where}: seq_targets (a class per sequence) need class_names")
+    y = np.asarray(seq_targets)
+    if y.shape != (n,) or y.dtype.kind not in "iu":
+        raise DataError(
+            f"{where}: seq_targets must be {n} integers (a class per sequence), got dtype "
+            f"{y.dtype} shape {y.shape}"
+        )
+    bad = (y < -1) | (y >= k)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{where}: seq_targets, {tag_text(tags, i)}: has target {y[i]}, outside [-1, {k})"
+        )
+    return y
 
 
 def _validate_for_write(
     path: pathlib.Path,
     inputs: Any,
     targets: Any,
+    seq_targets: Any,
     class_names: Any,
+    target_names: Any,
     tags: Any,
     feature_names: Any,
     source: Any,
@@ -164,8 +225,22 @@ def _validate_for_write(
     labels: Any = None,
 ) -> _CheckedSplit:
     where = f"write_dataset({path})"
-    names = _check_class_names(class_names, where)
-    xs, ys, tag_list = _check_sequences(inputs, targets, tags, len(names), where)
+    if targets is None and seq_targets is None:
+        raise DataError(f"{where}: give targets (per frame) or seq_targets (per sequence)")
+    names = None if class_names is None else _check_class_names(class_names, where)
+    k = None if names is None else len(names)
+    xs, ys, tag_list = _check_sequences(inputs, targets, tags, k, where)
+    seq_y = _check_seq_targets(seq_targets, len(xs), k, tag_list, where)
+    out_names = None
+    if ys is not None and ys[0].ndim == 2:
+        if target_names is not None:
+            out_names = _as_str_list(target_names, "target_names", where)
+            if len(out_names) != ys[0].shape[1]:
+                raise DataError(
+                    f"{where}: {len(out_names)} target_names for {ys[0].shape[1]} outputs"
+                )
+    elif target_names is not None:
+        raise DataError(f"{where}: target_names name the outputs of float targets; none given")
     n_in = xs[0].shape[1]
     feats = None
     if feature_names is not None:
@@ -177,9 +252,11 @@ def _validate_for_write(
     stats = check_statistics({"mean": mean, "std": std}, n_in, lambda name: f"{where}: {name}")
     seqs = None
     if labels is not None:
+        if k is None:
+            raise DataError(f"{where}: labels (label sequences) need class_names")
         frames = np.array([x.shape[0] for x in xs], dtype=np.int64)
-        seqs = check_labels_for_write(labels, frames, len(names), tag_list, where)
-    return _CheckedSplit(xs, ys, tag_list, names, feats, stats, n_in, seqs)
+        seqs = check_labels_for_write(labels, frames, k, tag_list, where)
+    return _CheckedSplit(xs, ys, seq_y, tag_list, names, out_names, feats, stats, n_in, seqs)
 
 
 # ------------------------------------------------------------------ writing one split
@@ -199,7 +276,7 @@ def _chunk_shapes(
     return chunks, (max(1, min(n_frames, chunks[0] * n_in)),)
 
 
-def _write_frames(dx: Any, dy: Any, xs: list[np.ndarray], ys: list[np.ndarray]) -> None:
+def _write_frames(dx: Any, dy: Any, xs: list[np.ndarray], ys: list[np.ndarray] | None) -> None:
     """Fill ``inputs`` and ``targets`` in blocks of whole sequences (about ``BLOCK_BYTES`` each)."""
     max_frames = max(1, schema.BLOCK_BYTES // (4 * dx.shape[1]))
     start = 0
@@ -210,7 +287,8 @@ def _write_frames(dx: Any, dy: Any, xs: list[np.ndarray], ys: list[np.ndarray]) 
             frames += xs[j].shape[0]
             j += 1
         dx[start : start + frames] = np.concatenate(xs[i:j], axis=0)
-        dy[start : start + frames] = np.concatenate(ys[i:j]).astype(dy.dtype)
+        if ys is not None:
+            dy[start : start + frames] = np.concatenate(ys[i:j]).astype(dy.dtype)
         start += frames
         i = j
 
@@ -221,7 +299,9 @@ def _write_attrs(root: Any, v: _CheckedSplit, source: str | None) -> None:
     str_t = h5py.string_dtype("utf-8")
     root.attrs.create("format", FORMAT, dtype=str_t)
     root.attrs["format_version"] = np.int64(FORMAT_VERSION)
-    root.attrs.create("class_names", np.array(v.class_names, dtype=object), dtype=str_t)
+    for name, names in (("class_names", v.class_names), ("target_names", v.target_names)):
+        if names is not None:
+            root.attrs.create(name, np.array(names, dtype=object), dtype=str_t)
     if v.feature_names is not None:
         root.attrs.create("feature_names", np.array(v.feature_names, dtype=object), dtype=str_t)
     if source is not None:
@@ -243,13 +323,25 @@ def _write_split(
     lengths = np.array([x.shape[0] for x in v.xs], dtype=np.int64)
     n_frames = int(lengths.sum())
     xchunks, tchunks = _chunk_shapes(chunks, compression, n_frames, v.n_in)
-    tdtype = np.int16 if len(v.class_names) < 32767 else np.int32
+    cdtype = np.int16 if v.class_names is None or len(v.class_names) < 32767 else np.int32
     packing = {"compression": compression, "compression_opts": compression_opts}
     dx = root.create_dataset(
         "inputs", shape=(n_frames, v.n_in), dtype=np.float32, chunks=xchunks, **packing
     )
-    dy = root.create_dataset("targets", shape=(n_frames,), dtype=tdtype, chunks=tchunks, **packing)
+    dy = None
+    if v.ys is not None and v.ys[0].ndim == 2:
+        k = v.ys[0].shape[1]
+        vchunks = None if tchunks is None else (max(1, tchunks[0] // k), k)
+        dy = root.create_dataset(
+            "targets", shape=(n_frames, k), dtype=np.float32, chunks=vchunks, **packing
+        )
+    elif v.ys is not None:
+        dy = root.create_dataset(
+            "targets", shape=(n_frames,), dtype=cdtype, chunks=tchunks, **packing
+        )
     _write_frames(dx, dy, v.xs, v.ys)
+    if v.seq_targets is not None:
+        root.create_dataset("seq_targets", data=v.seq_targets.astype(cdtype))
     root.create_dataset("seq_lengths", data=lengths)
     root.create_dataset(
         "seq_tags", data=np.array(v.tags, dtype=object), dtype=h5py.string_dtype("utf-8")
@@ -334,9 +426,11 @@ def _replace(tmp: pathlib.Path, path: pathlib.Path, exists: bool) -> None:
 def write_dataset(
     path: str | os.PathLike,
     inputs: Sequence[np.ndarray],
-    targets: Sequence[np.ndarray],
+    targets: Sequence[np.ndarray] | None = None,
     *,
-    class_names: Sequence[str],
+    seq_targets: Sequence[int] | np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+    target_names: Sequence[str] | None = None,
     tags: Sequence[str] | None = None,
     feature_names: Sequence[str] | None = None,
     source: str | None = None,
@@ -369,10 +463,19 @@ def write_dataset(
     path : str or path-like
     inputs : sequence of N arrays, each (T_i, I)
         Features; stored as float32 (must be finite in float32).
-    targets : sequence of N int arrays, each (T_i,)
-        Class indices in [-1, K), -1 = unlabelled; stored as int16 when
-        K < 32767, else int32.
+    targets : sequence of N arrays, optional
+        Per-frame targets (``docs/FORMAT.md``): int arrays (T_i,) of class
+        indices in [-1, K), -1 = unlabelled, stored as int16 when K < 32767,
+        else int32 (the softmax head's); or float arrays (T_i, K), a row of
+        NaN = frame not scored, stored as float32 (the logistic and
+        squared_error heads').
+    seq_targets : (N,) int array-like, optional
+        A class per sequence in [-1, K) (the sequence head's), stored as
+        ``seq_targets``. Give ``targets``, ``seq_targets`` or both.
     class_names : sequence of K distinct str
+        Required with class targets (per frame or per sequence).
+    target_names : sequence of K str, optional
+        Names of the outputs of float targets.
     tags : sequence of N str, optional
         Sequence ids; default ``"seq0"``, ``"seq1"``, ...
     feature_names : sequence of I str, optional
@@ -408,7 +511,18 @@ def write_dataset(
     """
     path = pathlib.Path(path)
     v = _validate_for_write(
-        path, inputs, targets, class_names, tags, feature_names, source, mean, std, labels
+        path,
+        inputs,
+        targets,
+        seq_targets,
+        class_names,
+        target_names,
+        tags,
+        feature_names,
+        source,
+        mean,
+        std,
+        labels,
     )
     key = _check_destination(path, group, overwrite)
     exists = path.exists()

@@ -190,7 +190,7 @@ def _evaluate_splits(trainer: Any) -> dict[str, Any]:
     if trainer.validation_data is not None:
         add_label_scores(splits["validation"], net, trainer.validation_data, pre, names)
     if cfg.data.test:
-        with open_split(cfg.data.test, cfg.data.group, False, "test") as test:
+        with open_split(cfg.data.test, cfg.data.group, False, "test", trainer.target_kind) as test:
             if trainer.test_result_ is not None:
                 splits["test"] = _split_summary(trainer.test_result_)
             else:
@@ -204,6 +204,14 @@ def _evaluate_splits(trainer: Any) -> dict[str, Any]:
 def _split_summary(result: Any) -> dict[str, Any]:
     if not hasattr(result, "frame_accuracy"):  # label sequences (a ctc model)
         return {"n_sequences": int(result.n_sequences), "loss": result.loss}
+    from seqprop.evaluation import EvaluationResult
+
+    if not isinstance(result, EvaluationResult):  # another head's: its scalar scores
+        return {
+            k: v
+            for k, v in result.to_dict().items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
     folded = result.folded or {}
     return {
         "n_sequences": int(result.n_sequences),
@@ -219,6 +227,14 @@ _CURVE_KEYS = (
     *("epoch", "train_loss", "train_frame_error", "validation_loss"),
     *("validation_frame_error", "seconds", "validation_seconds"),
 )
+
+
+def _curve_keys(trainer: Any) -> tuple[str, ...]:
+    """The keys of each epoch's record kept in ``result.json``, the head's selection metric's
+    included."""
+    sel = trainer.net.head.selection
+    extra = tuple(k for k in (f"train_{sel}", f"validation_{sel}") if k not in _CURVE_KEYS)
+    return _CURVE_KEYS + extra
 
 
 def _result(
@@ -255,7 +271,7 @@ def _result(
         "capped": trainer.stop_reason_ is StopReason.MAX_EPOCHS,
         **run,
         "splits": splits,
-        "curve": [{k: r.get(k) for k in _CURVE_KEYS} for r in trainer.history],
+        "curve": [{k: r.get(k) for k in _curve_keys(trainer)} for r in trainer.history],
         "config": config_to_dict(cfg),
         "data": {
             name: (getattr(cfg.data, name) and Path(getattr(cfg.data, name)).name)

@@ -111,6 +111,8 @@ class Head:
 
     name: ClassVar[str] = ""
     target_kind: ClassVar[TargetKind]
+    output_name: ClassVar[str] = "posteriors"
+    """Name of :meth:`predict_proba`'s outputs in a predictions file (``docs/HEADS.md``)."""
     option_names: ClassVar[tuple[str, ...]] = ()
     structure_names: ClassVar[tuple[str, ...]] = ()
     count_names: ClassVar[tuple[str, ...]] = ()
@@ -174,6 +176,12 @@ class Head:
     def predict(self, p: Mapping[str, np.ndarray], h: np.ndarray, lengths: np.ndarray) -> Any:
         """Decisions from :meth:`predict_proba` (classes, labels or values)."""
         raise NotImplementedError
+
+    def decide(self, outputs: np.ndarray) -> np.ndarray | None:
+        """The decisions :meth:`predict` takes from :meth:`predict_proba`'s outputs of
+        sequences (rows along the first axes, outputs along the last); None when the
+        outputs are the predictions themselves (``labels`` of a predictions file)."""
+        return None
 
     # -- metrics -----------------------------------------------------------------
     def metrics(self, counts: Mapping[str, float]) -> dict[str, float]:

@@ -148,6 +148,10 @@ class CTCHead(Head):
         a, _ = affine(p, h)
         return ctc.best_path_decode(a.reshape(T, B, -1), lengths)
 
+    def decide(self, outputs):
+        """The most probable unit per frame (K where the blank wins), int32."""
+        return outputs.argmax(axis=-1).astype(np.int32)
+
     def metrics(self, counts):
         n = int(counts.get("reference_labels", 0))
         out = {"label_error": counts.get("label_edits", 0) / n if n else float("nan")}

@@ -142,6 +142,10 @@ class LogisticHead(Head):
         """Decisions ``probability > 0.5``, (T, B, K) bool; False past each length."""
         return self.predict_proba(p, h, lengths) > 0.5
 
+    def decide(self, outputs):
+        """Decisions ``probability > 0.5`` (bool)."""
+        return outputs > 0.5
+
     def metrics(self, counts: Mapping[str, float]) -> dict[str, float]:
         K = self.num_classes
         n = int(counts.get("frames", 0))

@@ -196,6 +196,10 @@ class SequenceHead(Head):
         labels[lengths == 0] = -1
         return labels
 
+    def decide(self, outputs):
+        """Most probable class (the first maximum), int32."""
+        return outputs.argmax(axis=-1).astype(np.int32)
+
     # -- metrics -----------------------------------------------------------------
     def metrics(self, counts: Mapping[str, float]) -> dict[str, float]:
         n = int(counts.get("scored_sequences", 0))

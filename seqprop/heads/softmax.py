@@ -104,6 +104,10 @@ class SoftmaxHead(Head):
         labels[np.arange(h.shape[0])[:, None] >= lengths[None, :]] = -1
         return labels
 
+    def decide(self, outputs):
+        """Most probable class (the first maximum), int32."""
+        return outputs.argmax(axis=-1).astype(np.int32)
+
     def metrics(self, counts):
         frames = int(counts.get("frames", 0))
         error = counts.get("errors", 0) / frames if frames else float("nan")

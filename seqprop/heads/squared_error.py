@@ -103,6 +103,7 @@ class SquaredErrorHead(Head):
 
     name = "squared_error"
     target_kind = TargetKind.FRAME_VALUES
+    output_name = "values"
     option_names = ("output_activation", "target_mean", "target_std")
     selection = "rmse"
 

@@ -130,9 +130,10 @@ class ProgressBar(Callback):
             self._last_post = now
             sums = trainer.state.epoch_sums
             n_scored = sums[trainer.net.head.count_names[0]]
+            frames = sums.get("input_frames", n_scored)
             self._bar.set_postfix(
                 loss=f"{sums['loss_sum'] / max(n_scored, 1):.4f}",
-                fps=f"{n_scored / max(sums['seconds'], 1e-9):.0f}",
+                fps=f"{frames / max(sums['seconds'], 1e-9):.0f}",
                 refresh=False,
             )
 

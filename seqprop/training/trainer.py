@@ -479,11 +479,12 @@ class Trainer:
             (validation, else training) has no labelled frame.
         """
         d = self.config.data
+        kind = self.target_kind
         self.close()
         try:
-            self.train_data = open_split(d.train, d.group, d.in_memory, "train")
+            self.train_data = open_split(d.train, d.group, d.in_memory, "train", kind)
             self.validation_data = (
-                open_split(d.validation, d.group, d.in_memory, "validation")
+                open_split(d.validation, d.group, d.in_memory, "validation", kind)
                 if d.validation
                 else None
             )
@@ -516,14 +517,14 @@ class Trainer:
             for split in (self.train_data, self.validation_data):
                 if split is not None:
                     split.require_labels()
-        elif int(np.asarray(selecting.class_counts()).sum()) == 0:
+        elif selecting.n_scored() == 0:
             role = "validation" if self.validation_data is not None else "train"
             raise DataError(
-                f"data.{role} = {getattr(d, role)}: no labelled frame (every target is "
-                "-1), so no epoch can be scored and no best model chosen"
+                f"data.{role} = {getattr(d, role)}: nothing labelled (every target is -1 or "
+                "a NaN row), so no epoch can be scored and no best model chosen"
             )
         if d.test:
-            with open_split(d.test, d.group, False, "test") as test:
+            with open_split(d.test, d.group, False, "test", self.target_kind) as test:
                 check_dataset_matches(
                     test, input_size=self.train_data.input_size, class_names=names, what=what
                 )
@@ -552,6 +553,28 @@ class Trainer:
                 )
         return state
 
+    @property
+    def target_kind(self) -> Any:
+        """What the configured head is trained on: which targets the splits are read for."""
+        from seqprop.heads import get_head
+
+        return get_head(self.config.model.head).target_kind
+
+    def _target_statistics(self) -> dict[str, list[float]]:
+        """``target_mean``/``target_std`` of the training targets (``model.normalise_targets``).
+
+        Per output over the scored frames (population std; an output that
+        does not vary gets std 1).
+        """
+        if not self.config.model.normalise_targets:
+            return {}
+        y = self.train_data.read_targets().astype(np.float64)
+        y = y[~np.isnan(y).all(axis=1)]
+        mean = y.mean(axis=0)
+        std = y.std(axis=0)
+        std[~(std > 1e-12)] = 1.0
+        return {"target_mean": mean.tolist(), "target_std": std.tolist()}
+
     def _build_network(self, state: TrainingState | None) -> Any:
         from seqprop.network import make_network
 
@@ -571,6 +594,7 @@ class Trainer:
                 num_classes=self.train_data.num_classes,
                 random_state=_new_rng(cfg.train.seed, 0),
                 **cfg.model.network_options(),
+                **self._target_statistics(),
             )
         except ValueError as exc:
             raise ConfigError(f"[model]: {exc}") from None
@@ -700,6 +724,7 @@ class Trainer:
             "loss_sum": 0.0,
             **dict.fromkeys(self.net.head.count_names, 0),
             "sequences": 0,
+            "input_frames": 0,
             "seconds": 0.0,
         }
 
@@ -754,6 +779,7 @@ class Trainer:
         for k, v in result.counts.items():
             sums[k] += v
         sums["sequences"] += len(idx)
+        sums["input_frames"] = sums.get("input_frames", 0) + int(lengths.sum())
 
     def _end_epoch(self) -> None:
         st = self.state
@@ -796,7 +822,8 @@ class Trainer:
             record.update(_split_record("validation", head, r.loss_sum, r.counts))
         else:
             record.update(_split_record("validation", head, None, None))
-        frames = int(counts[head.count_names[0]])
+        # frames the network read (every head; older checkpoints: the scored units)
+        frames = int(sums.get("input_frames", counts[head.count_names[0]]))
         seconds = float(sums["seconds"])
         record["seconds"] = seconds
         record["validation_seconds"] = time.perf_counter() - v0
@@ -844,7 +871,9 @@ class Trainer:
         cfg = self.config
         if not cfg.data.test:
             return
-        with open_split(cfg.data.test, cfg.data.group, cfg.data.in_memory, "test") as test:
+        with open_split(
+            cfg.data.test, cfg.data.group, cfg.data.in_memory, "test", self.target_kind
+        ) as test:
             self.test_result_ = evaluate(
                 self.net,
                 test,
