@@ -73,7 +73,7 @@ def with_ramp(monkeypatch):
 
 def test_built_in_corpora_are_registered():
     names = [c.name for c in corpora()]
-    assert names == ["synthetic", "timit"]
+    assert names == ["arrays", "synthetic", "timit"]
     assert type(get_corpus("timit")).__module__ == "seqprop.corpora.timit"
     assert type(get_corpus("synthetic")).__module__ == "seqprop.corpora.synthetic"
     for corpus in corpora():
@@ -86,8 +86,9 @@ def test_cli_lists_corpora_with_summaries(argv, rc, capsys):
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0] == "corpora:"
-    assert lines[1].split(None, 1) == ["synthetic", get_corpus("synthetic").summary]
-    assert lines[2].split(None, 1) == ["timit", get_corpus("timit").summary]
+    assert lines[1].split(None, 1) == ["arrays", get_corpus("arrays").summary]
+    assert lines[2].split(None, 1) == ["synthetic", get_corpus("synthetic").summary]
+    assert lines[3].split(None, 1) == ["timit", get_corpus("timit").summary]
 
 
 def test_cli_prepare_help_lists_corpora(capsys):
@@ -125,13 +126,15 @@ def test_cli_unknown_corpus_is_one_line_exit_2(tmp_path, capsys):
     captured = capsys.readouterr()
     assert rc == 2 and captured.out == ""
     assert captured.err == (
-        "seqprop prepare: error: unknown corpus 'timitt'; known corpora: synthetic, timit\n"
+        "seqprop prepare: error: unknown corpus 'timitt'; known corpora: arrays, synthetic, timit\n"
     )
     assert not any(tmp_path.iterdir())
 
 
 def test_get_corpus_unknown_name():
-    with pytest.raises(ConfigError, match=r"unknown corpus 'nope'; known corpora: synthetic"):
+    with pytest.raises(
+        ConfigError, match=r"unknown corpus 'nope'; known corpora: arrays, synthetic"
+    ):
         get_corpus("nope")
 
 
@@ -227,7 +230,7 @@ def test_listing_corpora_imports_no_heavy_modules():
         "from seqprop.cli import build_parser\n"
         "from seqprop.corpora import corpora\n"
         "build_parser()\n"
-        "assert [c.name for c in corpora()] == ['synthetic', 'timit']\n"
+        "assert [c.name for c in corpora()] == ['arrays', 'synthetic', 'timit']\n"
         "heavy = sorted(m for m in ('numpy', 'numba', 'h5py', 'scipy') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

@@ -348,9 +348,7 @@ def test_cli_evaluate_and_predict_for_every_head(files, tmp_path):
 def test_cli_train_refuses_an_option_of_another_head(files, tmp_path):
     cfg = tmp_path / "c.toml"
     train, valid = files["logistic"]
-    cfg.write_text(
-        f'[model]\nhead = "logistic"\npooling = "mean"\n[data]\ntrain = "{train}"\n'
-    )
+    cfg.write_text(f'[model]\nhead = "logistic"\npooling = "mean"\n[data]\ntrain = "{train}"\n')
     r = _cli("train", cfg, "--run-dir", tmp_path / "r")
     assert r.returncode == 2
     assert "model.pooling applies to head 'sequence'" in r.stderr

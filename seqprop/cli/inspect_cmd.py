@@ -43,12 +43,18 @@ def format_summary(s: dict, show_all: bool = False, top: int = 20) -> str:
         f"unlabelled frames: {s['unlabelled_frames']} ({_pct(s['unlabelled_frames'], n_frames)})",
         f"normalisation:     {'stored mean/std' if s['has_normalisation'] else 'none stored'}",
     ]
+    if s.get("target_kind") == "frame_values":
+        lines.append(f"targets:           {s['num_classes']} float values per frame")
     if s.get("source"):
         lines.append(f"source:            {s['source']}")
     hist = sorted(s["class_histogram"].items(), key=lambda kv: (-kv[1], kv[0]))
+    if not hist:
+        return "\n".join(lines)
     shown = hist if show_all else hist[:top]
-    labelled = n_frames - s["unlabelled_frames"]
-    title = "class histogram" + ("" if show_all or len(hist) <= top else f" (top {top})")
+    per_sequence = s.get("target_kind") == "sequence_class"  # the histogram counts sequences
+    labelled = sum(c for _, c in hist) if per_sequence else n_frames - s["unlabelled_frames"]
+    title = "class histogram" + (" (sequences)" if per_sequence else "")
+    title += "" if show_all or len(hist) <= top else f" (top {top})"
     lines.append(f"{title}:")
     width = max((len(name) for name, _ in shown), default=0)
     for name, count in shown:
@@ -56,7 +62,8 @@ def format_summary(s: dict, show_all: bool = False, top: int = 20) -> str:
     if len(shown) < len(hist):
         rest = sum(c for _, c in hist[len(shown) :])
         lines.append(
-            f"  ... {len(hist) - len(shown)} more classes, {rest} frames (--all shows them)"
+            f"  ... {len(hist) - len(shown)} more classes, {rest} "
+            f"{'sequences' if per_sequence else 'frames'} (--all shows them)"
         )
     return "\n".join(lines)
 

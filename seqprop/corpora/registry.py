@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 #: Modules of the built-in corpora, imported (and so registered) on first use.
-BUILTIN = ("seqprop.corpora.timit", "seqprop.corpora.synthetic")
+BUILTIN = ("seqprop.corpora.timit", "seqprop.corpora.synthetic", "seqprop.corpora.arrays")
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 
