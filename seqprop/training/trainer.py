@@ -520,8 +520,9 @@ class Trainer:
         elif selecting.n_scored() == 0:
             role = "validation" if self.validation_data is not None else "train"
             raise DataError(
-                f"data.{role} = {getattr(d, role)}: nothing labelled (every target is -1 or "
-                "a NaN row), so no epoch can be scored and no best model chosen"
+                f"data.{role} = {getattr(d, role)}: no labelled frame or sequence (every "
+                "target is -1, or every row NaN), so no epoch can be scored and no best "
+                "model chosen"
             )
         if d.test:
             with open_split(d.test, d.group, False, "test", self.target_kind) as test:
