@@ -374,3 +374,18 @@ def test_a_grid_with_a_sequence_head_runs(files, tmp_path, monkeypatch):
     result = json.loads(next((tmp_path / "out").glob("pool-*/result.json")).read_text())
     assert 0 <= result["splits"]["test"]["sequence_accuracy"] <= 1
     assert result["curve"][0]["validation_sequence_error"] is not None
+
+
+def test_logistic_targets_outside_0_1_are_refused_before_training(files, tmp_path):
+    rng = np.random.default_rng(5)
+    xs = [rng.normal(size=(4, 2)) for _ in range(3)]
+    ys = [np.full((4, 2), 0.5) for _ in range(3)]
+    ys[1][2, 1] = 2.0
+    bad = write_dataset(tmp_path / "bad.h5", xs, ys)
+    cfg = _config(files, "logistic", tmp_path / "run")
+    cfg["data"] = {"train": str(bad)}
+    with pytest.raises(
+        DataError, match=r"bad\.h5: dataset 'targets', sequence 1 .* not in \[0, 1\]"
+    ):
+        Trainer(cfg).fit()
+    assert not (tmp_path / "run" / "checkpoint.h5").exists()

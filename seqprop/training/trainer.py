@@ -511,6 +511,9 @@ class Trainer:
                 class_names=names,
                 what=what,
             )
+        for role, ds in (("train", self.train_data), ("validation", self.validation_data)):
+            if ds is not None:
+                self._check_values_fit_head(ds, role)
         # the split that scores every epoch and picks the best one
         selecting = self.validation_data if self.validation_data is not None else self.train_data
         if get_head(self.config.model.head).target_kind is TargetKind.LABEL_SEQUENCE:
@@ -531,6 +534,26 @@ class Trainer:
                 )
                 if get_head(self.config.model.head).target_kind is TargetKind.LABEL_SEQUENCE:
                     test.require_labels()
+
+    def _check_values_fit_head(self, ds: Any, role: str) -> None:
+        """Float targets the head refuses (the logistic head's outside [0, 1]): DataError
+        naming the file and sequence before any training. Class targets are checked on open."""
+        if ds.target.class_valued:
+            return
+        from seqprop.data.schema import tag_text
+        from seqprop.heads import get_head
+
+        head = get_head(self.config.model.head)(1, ds.num_classes)
+        y = ds.read_targets()
+        for i in range(len(ds)):
+            rows = y[ds.offsets[i] : ds.offsets[i + 1], None, :]
+            try:
+                head.prepare_targets(rows, np.ones(rows.shape[:2], dtype=bool))
+            except ValueError as exc:
+                raise DataError(
+                    f"data.{role} = {ds.path}: dataset 'targets', {tag_text(ds.tags, i)}: "
+                    f"not targets of the {head.name} head: {exc} (y[frame, 0, output])"
+                ) from None
 
     def _load_resume_state(self) -> TrainingState | None:
         """The checkpoint to continue from (read with the run directory locked)."""
