@@ -55,13 +55,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "evaluate",
-        help="frame accuracy, per-class accuracy and confusion matrix of a model on a dataset "
-        "(label error rate for a ctc model or with --decoder)",
+        help="score a model on a dataset with its head's metrics (accuracy, F1, RMSE, "
+        "label error rate for a ctc model or with --decoder)",
         description=(
-            "Score a trained model on an HDF5 dataset: framewise accuracy, cross-entropy, "
-            "per-class accuracy and (with --json) the confusion matrix; for TIMIT's 61 "
-            "phones also the accuracy on the 39 folded classes. MODEL is a model file, a "
-            "checkpoint or a run directory (its best.h5)."
+            "Score a trained model on an HDF5 dataset with its head's report (docs/HEADS.md): "
+            "softmax: framewise accuracy, cross-entropy, per-class accuracy and (with --json) "
+            "the confusion matrix, for TIMIT's 61 phones also the 39 folded classes; "
+            "sequence: sequence accuracy, per-class accuracy, confusion matrix; logistic: "
+            "micro and per-output F1, exact match; squared_error: RMSE and R^2 per output "
+            "and overall; ctc: label error rate of best path decoding (or --decoder). MODEL "
+            "is a model file, a checkpoint or a run directory (its best.h5)."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="model file, checkpoint or run directory")
@@ -90,13 +93,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "predict",
-        help="write per-frame posteriors and labels of a dataset to HDF5",
+        help="write a model's outputs and decisions for a dataset to HDF5",
         description=(
-            "Run a trained model over every sequence of DATA and write OUT (HDF5): "
-            "posteriors (N_frames, K) float32, labels (N_frames,) int32 (argmax), targets, "
-            "seq_lengths and seq_tags in DATA's order, attrs class_names; for a ctc model "
-            "K + 1 posteriors (blank last) and the best path decoding: decoded, "
-            "decoded_lengths and decoded_text (class names). OUT's folder is created if needed."
+            "Run a trained model over every sequence of DATA and write OUT (HDF5), rows in "
+            "DATA's order (docs/HEADS.md section 5): softmax: posteriors (N_frames, K) "
+            "float32, labels (N_frames,) int32; sequence: posteriors (N_seqs, K), labels "
+            "(N_seqs,); logistic: posteriors (N_frames, K), labels (N_frames, K) bool; "
+            "squared_error: values (N_frames, K) in the data's units; ctc: K + 1 posteriors "
+            "(blank last) and the best path decoding: decoded, decoded_lengths and "
+            "decoded_text; with targets, seq_lengths, seq_tags, attrs head and class_names. "
+            "OUT's folder is created if needed."
         ),
     )
     p.add_argument("model", metavar="MODEL", help="model file, checkpoint or run directory")
