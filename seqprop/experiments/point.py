@@ -202,10 +202,11 @@ def _evaluate_splits(trainer: Any) -> dict[str, Any]:
 
 
 def _split_summary(result: Any) -> dict[str, Any]:
-    if not hasattr(result, "frame_accuracy"):  # label sequences (a ctc model)
-        return {"n_sequences": int(result.n_sequences), "loss": result.loss}
     from seqprop.evaluation import EvaluationResult
+    from seqprop.heads.ctc import LabelSequenceResult
 
+    if isinstance(result, LabelSequenceResult):  # label sequences: add_label_scores adds them
+        return {"n_sequences": int(result.n_sequences), "loss": result.loss}
     if not isinstance(result, EvaluationResult):  # another head's: its scalar scores
         return {
             k: v
