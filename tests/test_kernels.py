@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seqprop.kernels.activations import expm1_into
+from seqprop.kernels.activations import expm1_into, expm1_into_f32
 from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
 
 
@@ -65,6 +65,20 @@ def test_expm1_float32_ulp_error():
     # the 2 ulp are numpy's float32 expm1's: against float64 expm1 rounded, at most 1
     rounded = np.expm1(x.astype(np.float64)).astype(np.float32)
     assert _ulp_distance(got, rounded).max() <= 1
+
+
+def test_expm1_float32_arithmetic_ulp_error():
+    """The float32 kernels' own expm1 (float32 arithmetic) against float64 expm1 rounded."""
+    x = _sweep(-87.0, 0.0).astype(np.float32)
+    x = np.concatenate([x, np.float32([-87.5, -100.0, -1e30, -np.inf])])
+    got = np.empty_like(x)
+    expm1_into_f32(x, got, np.empty(x.size, dtype=np.int32))
+    assert got.dtype == np.float32
+    rounded = np.expm1(x.astype(np.float64)).astype(np.float32)
+    err = _ulp_distance(got, rounded)
+    assert err.max() <= 1, f"{err.max()} float32 ulp at x = {x[np.argmax(err)]!r}"
+    assert (err == 0).mean() > 0.95
+    assert got[-4:].tolist() == [-1.0] * 4  # clamped at -87, where expm1 is -1 in float32
 
 
 def test_expm1_edges():

@@ -27,13 +27,33 @@ matrix product per step. Every output array is written for all frames of the
 sequences in ``order``, zero past each one's length. Nothing is validated
 here: :mod:`seqprop.layers` does that. Work buffers are allocated once per
 call, never inside the time loop.
+
+Arithmetic is done in the arrays' own precision: a float32 layer computes its
+gates, nonlinearities (:func:`~seqprop.kernels.activations.expm1_work`) and
+errors in float32 (16 lanes per AVX-512 vector), a float64 one in float64.
+The constants come from :func:`typed_constants` so that no float64 literal
+widens float32 arithmetic.
 """
 
 import numpy as np
 
 from seqprop.kernels._jit import jit
-from seqprop.kernels.activations import expm1_into, squash_deriv, squash_scale
+from seqprop.kernels.activations import expm1_work, squash_scale
 from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
+
+
+@jit
+def typed_constants(like, inner, outer):
+    """(0, 1, 2, 1/4, inner, outer) in ``like``'s dtype: kernel constants that keep
+    float32 arithmetic in float32 (a float64 literal would widen it)."""
+    c = np.empty(6, dtype=like.dtype)
+    c[0] = 0.0
+    c[1] = 1.0
+    c[2] = 2.0
+    c[3] = 0.25
+    c[4] = inner
+    c[5] = outer
+    return c[0], c[1], c[2], c[3], c[4], c[5]
 
 
 @jit
@@ -46,11 +66,12 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
     hbuf = np.zeros((B, H), dtype=xp.dtype)  # b(t-1), one row per active sequence
     sbuf = np.zeros((B, H), dtype=xp.dtype)  # s(t-1)
     zbuf = np.zeros((B, G), dtype=xp.dtype)  # W_hh b(t-1)
-    a = np.empty(G, dtype=np.float64)  # pre-activations
-    u = np.empty(G, dtype=np.float64)  # arguments of expm1
-    e = np.empty(G, dtype=np.float64)  # expm1(u): a separate array, or the loops do not vectorise
+    a = np.empty(G, dtype=xp.dtype)  # pre-activations
+    u = np.empty(G, dtype=xp.dtype)  # arguments of expm1
+    e = np.empty(G, dtype=xp.dtype)  # expm1(u): a separate array, or the loops do not vectorise
     ib = np.empty(G, dtype=np.int64)
-    inner, outer = squash_scale(squash_code)
+    inner64, outer64 = squash_scale(squash_code)
+    zero, one, two, _, inner, outer = typed_constants(xp, inner64, outer64)
     active = lockstep_schedule(lengths, order)
     for k in range(active.shape[0]):
         n_act = active[k]
@@ -69,13 +90,13 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 u[m] = -abs(a[m])
             for m in range(H2, H3):
                 u[m] = -inner * abs(a[m])
-            expm1_into(u[:H3], e[:H3], ib)
+            expm1_work(u[:H3], e[:H3], ib)
             for m in range(H2):
-                d = 1.0 / (2.0 + e[m])
-                act[t, b, m] = d if a[m] >= 0.0 else (1.0 + e[m]) * d
+                d = one / (two + e[m])
+                act[t, b, m] = d if a[m] >= zero else (one + e[m]) * d
             for m in range(H2, H3):
-                v = -outer * e[m] / (2.0 + e[m])
-                act[t, b, m] = v if a[m] >= 0.0 else -v
+                v = -outer * e[m] / (two + e[m])
+                act[t, b, m] = v if a[m] >= zero else -v
             # cell state, then the output gate that peeks at s(t)
             for j in range(H):
                 s = act[t, b, H + j] * sbuf[i, j] + act[t, b, j] * act[t, b, H2 + j]
@@ -84,12 +105,12 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 a[H3 + j] = xp[t, b, H3 + j] + zbuf[i, H3 + j] + peep[2, j] * cell[t, b, j]
                 u[j] = -abs(a[H3 + j])
                 u[H + j] = -inner * abs(cell[t, b, j])
-            expm1_into(u[:H2], e[:H2], ib)
+            expm1_work(u[:H2], e[:H2], ib)
             for j in range(H):
-                d = 1.0 / (2.0 + e[j])
-                b_o = d if a[H3 + j] >= 0.0 else (1.0 + e[j]) * d
-                v = -outer * e[H + j] / (2.0 + e[H + j])
-                h = v if cell[t, b, j] >= 0.0 else -v
+                d = one / (two + e[j])
+                b_o = d if a[H3 + j] >= zero else (one + e[j]) * d
+                v = -outer * e[H + j] / (two + e[H + j])
+                h = v if cell[t, b, j] >= zero else -v
                 act[t, b, H3 + j] = b_o
                 hcell[t, b, j] = h
                 out[t, b, j] = act[t, b, H3 + j] * hcell[t, b, j]
@@ -118,6 +139,9 @@ def lstm_backward(
     es_next = np.zeros((B, H), dtype=delta.dtype)  # eps_s(t+1)
     bf_next = np.zeros((B, H), dtype=delta.dtype)  # b_f(t+1)
     e_rec = np.zeros((B, H), dtype=delta.dtype)  # W_hh^T delta(t+1)
+    zero, one, _, quarter, _, _ = typed_constants(delta, 0.0, 0.0)
+    # squash'(y) = c_sq - q_sq y^2: 1 - y^2 (tanh), 1 - y^2 / 4 (4 logistic - 2)
+    q_sq = one if squash_code == 0 else quarter
     active = lockstep_schedule(lengths, order)
     for k in range(active.shape[0] - 1, -1, -1):
         n_act = active[k]  # a sequence joins at its last step, its "next" rows still zero
@@ -133,16 +157,16 @@ def lstm_backward(
                 b_g = act[t, b, H2 + j]
                 b_o = act[t, b, H3 + j]
                 h = hcell[t, b, j]
-                s_prev = cell[tp, b, j] if k > 0 else 0.0
+                s_prev = cell[tp, b, j] if k > 0 else zero
                 eps_c = d_out[t, b, j] + e_rec[i, j]
-                d_o = b_o * (1.0 - b_o) * h * eps_c
-                e_s = b_o * squash_deriv(h, squash_code) * eps_c + peep[2, j] * d_o
+                d_o = b_o * (one - b_o) * h * eps_c
+                e_s = b_o * (one - q_sq * h * h) * eps_c + peep[2, j] * d_o
                 e_s += bf_next[i, j] * es_next[i, j]
                 if not truncated:
                     e_s += peep[0, j] * d_next[i, j] + peep[1, j] * d_next[i, H + j]
-                delta[t, b, j] = b_i * (1.0 - b_i) * b_g * e_s
-                delta[t, b, H + j] = b_f * (1.0 - b_f) * s_prev * e_s
-                delta[t, b, H2 + j] = b_i * squash_deriv(b_g, squash_code) * e_s
+                delta[t, b, j] = b_i * (one - b_i) * b_g * e_s
+                delta[t, b, H + j] = b_f * (one - b_f) * s_prev * e_s
+                delta[t, b, H2 + j] = b_i * (one - q_sq * b_g * b_g) * e_s
                 delta[t, b, H3 + j] = d_o
                 es_next[i, j] = e_s
                 bf_next[i, j] = b_f

@@ -19,8 +19,9 @@ past each sequence's length are written as zeros. Nothing is validated here:
 import numpy as np
 
 from seqprop.kernels._jit import jit
-from seqprop.kernels.activations import expm1_into
+from seqprop.kernels.activations import expm1_work
 from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
+from seqprop.kernels.lstm import typed_constants
 
 
 @jit
@@ -50,12 +51,13 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, activation, out):
     """
     _, B, H = xp.shape
     logistic = activation == 1
-    inner = 1.0 if logistic else 2.0  # tanh(a) from expm1(-2|a|), logistic from expm1(-|a|)
+    # tanh(a) from expm1(-2|a|), logistic from expm1(-|a|); constants in xp's precision
+    zero, one, two, _, inner, _ = typed_constants(xp, 1.0 if logistic else 2.0, 0.0)
     hbuf = np.zeros((B, H), dtype=xp.dtype)  # h(t-1), one row per active sequence
     zbuf = np.zeros((B, H), dtype=xp.dtype)  # W_hh h(t-1)
-    a = np.empty(H, dtype=np.float64)  # pre-activations
-    u = np.empty(H, dtype=np.float64)  # arguments of expm1
-    e = np.empty(H, dtype=np.float64)  # expm1(u): not in place, or the loop does not vectorise
+    a = np.empty(H, dtype=xp.dtype)  # pre-activations
+    u = np.empty(H, dtype=xp.dtype)  # arguments of expm1
+    e = np.empty(H, dtype=xp.dtype)  # expm1(u): not in place, or the loop does not vectorise
     ib = np.empty(H, dtype=np.int64)
     active = lockstep_schedule(lengths, order)
     for k in range(active.shape[0]):
@@ -68,16 +70,16 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, activation, out):
             for m in range(H):
                 a[m] = xp[t, b, m] + zbuf[i, m]
                 u[m] = -inner * abs(a[m])
-            expm1_into(u, e, ib)
+            expm1_work(u, e, ib)
             if logistic:
                 for m in range(H):
-                    d = 1.0 / (2.0 + e[m])
-                    out[t, b, m] = d if a[m] >= 0.0 else (1.0 + e[m]) * d
+                    d = one / (two + e[m])
+                    out[t, b, m] = d if a[m] >= zero else (one + e[m]) * d
                     hbuf[i, m] = out[t, b, m]
             else:
                 for m in range(H):
-                    v = -e[m] / (2.0 + e[m])
-                    out[t, b, m] = v if a[m] >= 0.0 else -v
+                    v = -e[m] / (two + e[m])
+                    out[t, b, m] = v if a[m] >= zero else -v
                     hbuf[i, m] = out[t, b, m]
     zero_past_lengths(out, lengths, order)
 
@@ -116,6 +118,7 @@ def rnn_backward(d_out, w_hh, lengths, order, reverse, activation, truncated, ou
     logistic = activation == 1
     d_next = np.zeros((B, H), dtype=delta.dtype)  # delta(t+1), one row per active sequence
     e_rec = np.zeros((B, H), dtype=delta.dtype)  # W_hh^T delta(t+1); stays zero if truncated
+    _, one, _, _, _, _ = typed_constants(delta, 0.0, 0.0)  # 1 in delta's precision
     active = lockstep_schedule(lengths, order)
     for k in range(active.shape[0] - 1, -1, -1):
         n_act = active[k]  # a sequence joins at its last step, its d_next row still zero
@@ -127,11 +130,11 @@ def rnn_backward(d_out, w_hh, lengths, order, reverse, activation, truncated, ou
             if logistic:
                 for j in range(H):
                     h = out[t, b, j]
-                    delta[t, b, j] = h * (1.0 - h) * (d_out[t, b, j] + e_rec[i, j])
+                    delta[t, b, j] = h * (one - h) * (d_out[t, b, j] + e_rec[i, j])
                     d_next[i, j] = delta[t, b, j]
             else:
                 for j in range(H):
                     h = out[t, b, j]
-                    delta[t, b, j] = (1.0 - h * h) * (d_out[t, b, j] + e_rec[i, j])
+                    delta[t, b, j] = (one - h * h) * (d_out[t, b, j] + e_rec[i, j])
                     d_next[i, j] = delta[t, b, j]
     zero_past_lengths(delta, lengths, order)

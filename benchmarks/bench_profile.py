@@ -1,0 +1,184 @@
+"""Where a training step of the paper's BLSTM spends its time (one thread, CPU time).
+
+Splits one ``Network.step`` (forward, loss, backward) into
+
+* **recurrent products**: the per-step BLAS products ``W_hh b(t-1)`` and
+  ``W_hh^T delta(t+1)`` inside the LSTM kernels, timed by replaying exactly the
+  same products (same shapes, same lockstep schedule) in a numba loop;
+* **gate math**: the rest of the LSTM kernels' time (elementwise gate
+  arithmetic, the vectorised nonlinearities, the kernels' loops);
+* **frame-wide products**: every product over all frames (input projections,
+  weight gradients, the output layer), i.e. every ``frame_matmul`` call;
+* **softmax**: the loss kernel;
+* **Python and numpy glue**: everything else (the layers' Python, small numpy
+  reductions and copies, thread hand-off).
+
+seqprop runs on ONE thread here (``set_num_threads(1)``) and every figure is
+CPU time of the calling thread (``time.thread_time``), so shares are not
+disturbed by other processes on a shared machine. Each figure is the median
+over ``--repeats`` rounds (min and max printed beside it).
+
+Usage::
+
+    python benchmarks/bench_profile.py [--dtype float32] [--mode online|batch16]
+                                       [--repeats 7] [--steps 20] [--kind blstm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from seqprop import _parallel, layers, make_network
+from seqprop.bench import PAPER_SIZES, make_batches, make_online_data
+from seqprop.heads import softmax as softmax_head
+from seqprop.kernels._jit import jit
+from seqprop.kernels.lockstep import lockstep_schedule
+
+
+@jit
+def _replay_products(active, H, G, dtype_probe, backward):
+    """The recurrences' per-step products alone: ``active[k]`` rows each step."""
+    B = active[0] if active.shape[0] else 0
+    hb = np.full((max(B, 1), H), 0.01, dtype=dtype_probe.dtype)
+    z = np.zeros((max(B, 1), G), dtype=dtype_probe.dtype)
+    w = np.full((H, G), 0.01, dtype=dtype_probe.dtype)
+    wt = np.full((G, H), 0.01, dtype=dtype_probe.dtype)
+    for k in range(active.shape[0]):
+        n = active[k]
+        if backward:
+            np.dot(z[:n], wt, hb[:n])
+        elif k > 0:
+            np.dot(hb[:n], w, z[:n])
+    return z[0, 0] + hb[0, 0]
+
+
+class _Timers:
+    """Accumulated thread CPU time per category, wrapping the package's entry points."""
+
+    def __init__(self):
+        self.t = defaultdict(float)
+        self._saved = []
+
+    def wrap(self, module, name, category):
+        fn = getattr(module, name)
+        timers = self.t
+
+        def timed(*args, **kwargs):
+            t0 = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                timers[category] += time.thread_time() - t0
+
+        self._saved.append((module, name, fn))
+        setattr(module, name, timed)
+
+    def restore(self):
+        for module, name, fn in reversed(self._saved):
+            setattr(module, name, fn)
+        self._saved.clear()
+
+
+def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, squash="tanh"):
+    """Shares of one training step; returns a dict of category -> list of seconds per step."""
+    H = PAPER_SIZES[kind]
+    batches = [make_online_data(dtype)] if mode == "online" else make_batches(dtype)
+    opts = {"squash": squash} if kind in ("blstm", "lstm") else {}
+    net = make_network(kind, 26, H, 61, dtype=dtype, random_state=0, **opts)
+    _parallel.set_num_threads(1)
+    try:
+        for x, y, lengths in batches:  # compile, warm up
+            net.step(x, y, lengths)
+        frames = float(np.mean([b[2].sum() for b in batches]))
+        # replayed recurrent products per batch (both directions, forward and backward)
+        G = 4 * H if kind in ("blstm", "lstm") else H
+        ndir = 2 if kind in ("blstm", "brnn") else 1
+        probe = np.zeros(1, dtype=dtype)
+        schedules = []
+        for _, _, lengths in batches:
+            order = np.argsort(-lengths, kind="stable")
+            schedules.append(lockstep_schedule(lengths, order))
+        for act in schedules:
+            _replay_products(act, H, G, probe, False)
+            _replay_products(act, H, G, probe, True)
+
+        rounds = defaultdict(list)
+        timers = _Timers()
+        for _ in range(repeats):
+            timers.t.clear()
+            kernels = ("lstm_forward", "lstm_backward", "rnn_forward", "rnn_backward")
+            for name in kernels:
+                timers.wrap(layers, name, "kernels")
+            timers.wrap(layers, "_matmul", "frame-wide products")
+            timers.wrap(softmax_head, "softmax_xent", "softmax")
+            t0 = time.thread_time()
+            for i in range(steps):
+                x, y, lengths = batches[i % len(batches)]
+                net.step(x, y, lengths)
+            total = time.thread_time() - t0
+            timers.restore()
+            t1 = time.thread_time()
+            for i in range(steps):
+                act = schedules[i % len(schedules)]
+                for _ in range(ndir):
+                    _replay_products(act, H, G, probe, False)
+                    _replay_products(act, H, G, probe, True)
+            rec = time.thread_time() - t1
+            per = {k: v / steps for k, v in timers.t.items()}
+            rec /= steps
+            rounds["recurrent products"].append(rec)
+            rounds["gate math (kernels minus products)"].append(per.get("kernels", 0.0) - rec)
+            rounds["frame-wide products"].append(per.get("frame-wide products", 0.0))
+            rounds["softmax"].append(per.get("softmax", 0.0))
+            glue = total / steps - per.get("kernels", 0.0)
+            glue -= per.get("frame-wide products", 0.0) + per.get("softmax", 0.0)
+            rounds["Python and numpy glue"].append(glue)
+            rounds["total"].append(total / steps)
+        rounds["frames per step"] = [frames]
+        return dict(rounds)
+    finally:
+        _parallel.set_num_threads(None)
+
+
+def report(rounds, title):
+    lines = [title, f"{'part':38s} {'median us/step':>14s} {'share':>6s}  (min .. max)"]
+    total = statistics.median(rounds["total"])
+    for k, v in rounds.items():
+        if k == "frames per step":
+            continue
+        m = statistics.median(v)
+        lines.append(
+            f"{k:38s} {m * 1e6:14,.0f} {m / total:6.1%}  ({min(v) * 1e6:,.0f} .. {max(v) * 1e6:,.0f})"
+        )
+    frames = rounds["frames per step"][0]
+    lines.append(
+        f"one thread: {frames / total:,.0f} frames/s of CPU time ({frames:.0f} frames/step)"
+    )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--kind", default="blstm", choices=sorted(PAPER_SIZES))
+    ap.add_argument("--dtype", default=None, choices=["float32", "float64"])
+    ap.add_argument("--mode", default=None, choices=["online", "batch16"])
+    ap.add_argument("--squash", default="tanh", choices=["tanh", "logistic2"])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--steps", type=int, default=20)
+    args = ap.parse_args(argv)
+    dtypes = [args.dtype] if args.dtype else ["float32", "float64"]
+    modes = [args.mode] if args.mode else ["online", "batch16"]
+    for dtype in dtypes:
+        for mode in modes:
+            r = profile(args.kind, dtype, mode, args.repeats, args.steps, args.squash)
+            print(report(r, f"\n{args.kind} {dtype} {mode}"))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
