@@ -76,39 +76,76 @@ def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
 
 SPLIT_MIN_FRAMES = 2048
 """Frame-wide products over this many frames are split in two (see :func:`frame_matmul`)."""
-SPLIT_MIN_MACS = 32_000_000
-"""... and so are products of at least this many multiply-adds (the MLP's, online)."""
+SPLIT_MIN_MACS = {4: 3_000_000, 8: 32_000_000}
+"""... and so are products of at least this many multiply-adds, by item size.
+
+float32: from about 30 us of work, handing half to the other core pays for the
+hand-off: at one sequence a time this splits the output layer's products, a
+one-direction layer's weight gradients and the MLP's products. float64 keeps
+the threshold of 32 M (the MLP's online products) under which its results were
+recorded: splitting is exact in arithmetic terms but BLAS may round a split
+product's last bit differently, and float64 results stay bit-for-bit as they were.
+"""
 
 
-def frame_matmul(a, b, out=None, *, split=True, frames=None):
+def split_worthwhile(rows, inner, cols, frames=None, itemsize=8) -> bool:
+    """Whether a (rows, inner) @ (inner, cols) product over ``frames`` frames is split.
+
+    Decided from shapes and precision alone, never from the thread count, so
+    that results do not depend on it.
+    """
+    n = rows if frames is None else frames
+    macs = rows * inner * cols
+    return n >= SPLIT_MIN_FRAMES or macs >= SPLIT_MIN_MACS.get(itemsize, SPLIT_MIN_MACS[8])
+
+
+def frame_matmul(a, b, out=None, *, split=True, frames=None, epilogue=None):
     """``a @ b`` for a product over all frames, split in two halves when it is large.
 
-    Large: at least :data:`SPLIT_MIN_FRAMES` frames or :data:`SPLIT_MIN_MACS`
-    multiply-adds; below that, handing half to another core costs more than
-    it saves. ``frames`` is the number of frames the product covers (default:
-    ``a``'s rows). Returns ``out`` (allocated when None).
+    Large: :func:`split_worthwhile`; below that, handing half to another core
+    costs more than it saves. ``frames`` is the number of frames the product
+    covers (default: ``a``'s rows). ``epilogue(lo, hi)``, when given, is called
+    on each block of rows ``out[lo:hi]`` right after its product, on the same
+    thread (an elementwise finish: bias and activation). Returns ``out``
+    (allocated when None).
     """
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    n = a.shape[0] if frames is None else frames
-    macs = a.shape[0] * a.shape[1] * b.shape[1]
-    _matmul(a, b, out, split and (n >= SPLIT_MIN_FRAMES or macs >= SPLIT_MIN_MACS))
+    rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
+    split = split and split_worthwhile(rows, inner, cols, frames, out.dtype.itemsize)
+    _matmul(a, b, out, split, epilogue)
     return out
 
 
-def _matmul(a, b, out, split):
+def _matmul(a, b, out, split, epilogue=None):
     """``out[...] = a @ b``; with ``split``, as two products over halves of ``a``'s rows.
 
     The halves run on two threads when seqprop may use two, one after the
     other otherwise, so the arithmetic is the same whatever the thread count.
     Callers decide ``split`` from shapes alone (never from the thread count).
+    ``epilogue(lo, hi)`` follows each block's product (see :func:`frame_matmul`).
     """
     n = a.shape[0]
     if not split or n < 2:
         np.matmul(a, b, out=out)
+        if epilogue is not None:
+            epilogue(0, n)
         return
     h = n // 2
-    run_pair(lambda: np.matmul(a[:h], b, out=out[:h]), lambda: np.matmul(a[h:], b, out=out[h:]))
+    run_pair(lambda: _block(a, b, out, 0, h, epilogue), lambda: _block(a, b, out, h, n, epilogue))
+
+
+def _block(a, b, out, lo, hi, epilogue):
+    np.matmul(a[lo:hi], b, out=out[lo:hi])
+    if epilogue is not None:
+        epilogue(lo, hi)
+
+
+def _row_blocks(n, split):
+    """Row ranges of a split (two halves, as in :func:`_matmul`) or unsplit elementwise pass."""
+    if not split or n < 2:
+        return ((0, n),)
+    return ((0, n // 2), (n // 2, n))
 
 
 def _recurrent_weight_grads(g, delta, x, out, reverse, split):
@@ -393,16 +430,21 @@ class Dense(Layer):
     def forward(self, p, x, lengths):
         T, B, I = x.shape
         z = self.work.array("out", (T * B, self.output_size), x.dtype)
-        frame_matmul(x.reshape(T * B, I), p["W"].T, z)
-        z += p["b"]
-        if self.activation == "tanh":
-            np.tanh(z, out=z)
-        else:
-            # logistic 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
-            np.negative(z, out=z)
-            np.exp(np.minimum(z, 700.0, out=z), out=z)
-            z += 1.0
-            np.reciprocal(z, out=z)
+        bias, tanh = p["b"], self.activation == "tanh"
+
+        def finish(lo, hi):  # bias and activation of rows lo:hi, on the product's thread
+            zb = z[lo:hi]
+            zb += bias
+            if tanh:
+                np.tanh(zb, out=zb)
+            else:
+                # logistic 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
+                np.negative(zb, out=zb)
+                np.exp(np.minimum(zb, 700.0, out=zb), out=zb)
+                zb += 1.0
+                np.reciprocal(zb, out=zb)
+
+        frame_matmul(x.reshape(T * B, I), p["W"].T, z, epilogue=finish)
         out = z.reshape(T, B, self.output_size)
         return out, (x, out)
 
@@ -410,22 +452,36 @@ class Dense(Layer):
         x, out = cache
         T, B, I = x.shape
         O = self.output_size
-        y = out.reshape(T * B, O)
-        D = self.work.array("delta", (T * B, O), y.dtype)
-        if self.activation == "tanh":  # D = d_out * (1 - y^2)
-            np.multiply(y, y, out=D)
-            np.subtract(1.0, D, out=D)
-        else:  # D = d_out * (y (1 - y))
-            np.subtract(1.0, y, out=D)
-            D *= y
-        D *= d_out.reshape(T * B, O)
-        frame_matmul(D.T, x.reshape(T * B, I), g["W"], frames=T * B)
+        N = T * B
+        y = out.reshape(N, O)
+        dy = d_out.reshape(N, O)
+        D = self.work.array("delta", (N, O), y.dtype)
+        dx = self.work.array("dx", (T, B, I), y.dtype).reshape(N, I) if need_input_grad else None
+        tanh, W = self.activation == "tanh", p["W"]
+
+        def rows(lo, hi):  # D = dE/dz and, when asked, dE/dx for rows lo:hi
+            Db, yb = D[lo:hi], y[lo:hi]
+            if tanh:  # D = d_out * (1 - y^2)
+                np.multiply(yb, yb, out=Db)
+                np.subtract(1.0, Db, out=Db)
+            else:  # D = d_out * (y (1 - y))
+                np.subtract(1.0, yb, out=Db)
+                Db *= yb
+            Db *= dy[lo:hi]
+            if dx is not None:
+                np.matmul(Db, W, out=dx[lo:hi])
+
+        # the input-gradient product decides the split, as frame_matmul would alone
+        blocks = _row_blocks(N, need_input_grad and split_worthwhile(N, O, I, None, D.itemsize))
+        if len(blocks) == 2:
+            run_pair(lambda: rows(*blocks[0]), lambda: rows(*blocks[1]))
+        else:
+            rows(*blocks[0])
+        frame_matmul(D.T, x.reshape(N, I), g["W"], frames=N)
         np.sum(D, axis=0, out=g["b"])
         if not need_input_grad:
             return None
-        dx = self.work.array("dx", (T, B, I), y.dtype)
-        frame_matmul(D, p["W"], dx.reshape(T * B, I))
-        return dx
+        return dx.reshape(T, B, I)
 
 
 class TimeWindow(Layer):
