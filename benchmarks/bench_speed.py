@@ -85,6 +85,17 @@ TARGETS = {
     ("batch16", "float64"): 25_000,
     ("batch16", "float32"): 50_000,
 }
+#: Issue 14 targets: seqprop / PyTorch's best, measured in the same run.
+RATIO_TARGETS = {
+    ("blstm", "online", "float32"): 2.0,
+    ("blstm", "batch16", "float32"): 3.0,
+    ("blstm", "online", "float64"): 8.0,
+    ("lstm", "online", "float32"): 1.5,
+    ("lstm", "batch16", "float32"): 1.5,
+    ("rnn", "online", "float32"): 1.5,
+    ("rnn", "batch16", "float32"): 1.5,
+    **{("mlp", mode, dtype): 1.0 for mode in MODES for dtype in DTYPES},
+}
 #: RNNLIB (the paper authors' C++ library), BLSTM, float64, one thread, online
 #: updates: quoted from DESIGN.md section 6, not measured by this script.
 RNNLIB_QUOTED = "5,000-6,000"
@@ -341,15 +352,31 @@ def _summarise(row: dict[str, Any], seqprop_threads: Sequence[int]) -> None:
     row["torch_best"] = torch_best
     row["torch_best_label"] = label
     row["ratio"] = row["seqprop"] / torch_best if torch_best else None
+    # spread of every figure, and the ratio repeat by repeat: seqprop and torch
+    # alternate within a repeat, so each paired ratio saw the same machine load
+    samples = row["samples"]
+    row["spread"] = {k: [min(v), statistics.median(v), max(v)] for k, v in samples.items()}
+    torch_labels = [k for k in samples if k.startswith("torch-")]
+    sp = samples[f"seqprop:{default}"]
+    if torch_labels:
+        paired = [sp[i] / max(samples[k][i] for k in torch_labels) for i in range(len(sp))]
+        row["ratio_paired"] = paired
+        row["ratio_spread"] = [min(paired), statistics.median(paired), max(paired)]
+    else:
+        row["ratio_paired"] = row["ratio_spread"] = None
     # figures whose timings spread by more than NOISY (max / min): disturbed
     row["noisy"] = sorted(k for k, v in row["samples"].items() if max(v) > NOISY * min(v))
 
 
 def _row_line(row: dict[str, Any]) -> str:
     s = f"{row['net']:6s} {row['dtype']:8s} {row['mode']:8s} seqprop {row['seqprop']:10,.0f}"
+    lo, _, hi = row["spread"][f"seqprop:{row['seqprop_threads']}"]
+    s += f" [{lo:,.0f}-{hi:,.0f}]"
     if row["torch_best"]:
         s += f"  torch {row['torch_best']:10,.0f} ({row['torch_best_label']})"
         s += f"  ratio {row['ratio']:.2f}"
+        r = row["ratio_spread"]
+        s += f" (per repeat {r[0]:.2f}/{r[1]:.2f}/{r[2]:.2f})"
     return s
 
 
@@ -561,17 +588,25 @@ def machine_info() -> dict[str, Any]:
         info["cpus_usable"] = os.cpu_count()
     cpu = platform.processor() or "unknown"
     flags = ""
+    ident: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name") and cpu in ("unknown", platform.machine()):
+                key = line.split(":", 1)[0].strip()
+                if key == "model name" and cpu in ("unknown", platform.machine()):
                     cpu = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and not flags:
+                elif key == "flags" and not flags:
                     flags = line.split(":", 1)[1]
+                elif key in ("cpu family", "model", "stepping", "cache size") and key not in ident:
+                    ident[key] = line.split(":", 1)[1].strip()
     except OSError:
         pass
     info["cpu"] = cpu
-    info["simd"] = " ".join(f for f in ("avx2", "fma", "avx512f") if f" {f} " in f" {flags} ")
+    # a virtual machine often names its CPU only "Intel Xeon Processor": family,
+    # model and the newest SIMD extensions identify the generation
+    info["cpu_id"] = ", ".join(f"{k} {v}" for k, v in ident.items())
+    simd = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile")
+    info["simd"] = " ".join(f for f in simd if f" {f} " in f" {flags} ")
     try:
         info["load_average"] = list(os.getloadavg())
     except OSError:  # pragma: no cover
@@ -751,6 +786,14 @@ def _mark(row: dict[str, Any], label: str | None) -> str:
     return "*" if label and label in row.get("noisy", ()) else ""
 
 
+def _span(row: dict[str, Any], label: str | None) -> str:
+    """`` [min-max]`` of a figure's timings, in thousands of frames/s."""
+    spread = row.get("spread", {}).get(label) if label else None
+    if not spread or len(row["samples"].get(label, ())) < 2:
+        return ""
+    return f" [{spread[0] / 1000:,.0f}k-{spread[2] / 1000:,.0f}k]"
+
+
 def _thr(label: str | None) -> str:
     return "" if not label else f" ({label.rsplit(':', 1)[1]}t)"
 
@@ -801,7 +844,9 @@ def format_report(report: dict[str, Any]) -> str:
     m = report["machine"]
     s = report["settings"]
     out.append(
-        f"Machine: {m['cpu']} ({m.get('simd', '')}), {m['cpus_usable']} usable cores; "
+        f"Machine: {m['cpu']}"
+        + (f" [{m['cpu_id']}]" if m.get("cpu_id") else "")
+        + f" ({m.get('simd', '')}), {m['cpus_usable']} usable cores; "
         f"Python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, torch {m['torch'] or 'absent'}"
     )
     pools = m.get("threadpools") or []
@@ -831,7 +876,8 @@ def format_report(report: dict[str, Any]) -> str:
             + f"; date {m['date']}"
         )
     out.append(
-        f"Settings: median of {s['repeats']} timings of ~{s['seconds']:g} s each; "
+        f"Settings: median of {s['repeats']} timings of ~{s['seconds']:g} s each "
+        "(seqprop and torch alternating within each repeat; [min-max] beside each figure); "
         f"online = 1 x {s['online_length']} frames; batch16 = {s['batch_size']} sequences of "
         f"{s['length_range'][0]}-{s['length_range'][1]} frames (4 fixed batches, real frames counted)"
     )
@@ -845,6 +891,7 @@ def format_report(report: dict[str, Any]) -> str:
         "torch padded",
         "torch packed",
         "seqprop/torch",
+        "ratio per repeat",
     ]
     rows = []
     for r in report["speed"]:
@@ -855,15 +902,20 @@ def format_report(report: dict[str, Any]) -> str:
                 r["mode"],
                 _fmt(r["seqprop"])
                 + _mark(r, f"seqprop:{r['seqprop_threads']}")
-                + f" ({r['seqprop_threads']}t)",
-                _fmt(r["seqprop_1thread"]) + _mark(r, "seqprop:1"),
+                + f" ({r['seqprop_threads']}t)"
+                + _span(r, f"seqprop:{r['seqprop_threads']}"),
+                _fmt(r["seqprop_1thread"]) + _mark(r, "seqprop:1") + _span(r, "seqprop:1"),
                 _fmt(r["torch_padded"])
                 + _mark(r, r["torch_padded_label"])
-                + _thr(r["torch_padded_label"]),
+                + _thr(r["torch_padded_label"])
+                + _span(r, r["torch_padded_label"]),
                 _fmt(r["torch_packed"])
                 + _mark(r, r["torch_packed_label"])
                 + _thr(r["torch_packed_label"]),
                 _fmt(r["ratio"], ".2f"),
+                "-"
+                if not r.get("ratio_spread")
+                else "{:.2f} / {:.2f} / {:.2f}".format(*r["ratio_spread"]),
             ]
         )
     out.append("Training throughput, frames/s (loss_and_grad + momentum update):")
@@ -875,7 +927,10 @@ def format_report(report: dict[str, Any]) -> str:
         "(1t: seqprop._parallel.set_num_threads(1)). torch: nn.LSTM/nn.RNN (no peepholes), "
         "best of 1 and 2 threads (threads in brackets); 'padded' runs the padded batch with the "
         "padding masked out of the loss (online: the plain computation), 'packed' uses "
-        "pack_padded_sequence. Ratio: seqprop / the better torch figure. "
+        "pack_padded_sequence. Ratio: seqprop / the better torch figure (medians); "
+        "ratio per repeat: min / median / max over the repeats of seqprop's figure over "
+        "torch's best in the same repeat (the two ran back to back). [min-max]: the "
+        "spread of a figure's timings. "
         f"*: its timings spread by more than x{NOISY} (disturbed by other load)."
     )
     blstm = [r for r in report["speed"] if r["net"] == "blstm"]
@@ -915,6 +970,28 @@ def format_report(report: dict[str, Any]) -> str:
             "RNNLIB figure: quoted from DESIGN.md section 6 (float64, one thread, online), "
             "not measured by this script."
         )
+    targeted = [r for r in report["speed"] if (r["net"], r["mode"], r["dtype"]) in RATIO_TARGETS]
+    if targeted and any(r.get("ratio") for r in targeted):
+        out.append("")
+        out.append("Ratios against the issue-14 targets (seqprop / torch's best, same run):")
+        out.append("")
+        rrows = []
+        for r in targeted:
+            target = RATIO_TARGETS[(r["net"], r["mode"], r["dtype"])]
+            spread = r.get("ratio_spread")
+            ok = "-" if r.get("ratio") is None else ("pass" if r["ratio"] >= target else "FAIL")
+            rrows.append(
+                [
+                    r["net"],
+                    r["dtype"],
+                    r["mode"],
+                    _fmt(r.get("ratio"), ".2f"),
+                    "-" if not spread else f"{spread[0]:.2f}-{spread[2]:.2f}",
+                    f">= {target:g}",
+                    ok,
+                ]
+            )
+        out.append(_table(["net", "dtype", "mode", "ratio", "per repeat", "target", ""], rrows))
     if report.get("memory"):
         out.append("")
         out.append("BLSTM peak traced memory of one loss_and_grad (tracemalloc, fresh process):")
@@ -971,6 +1048,23 @@ def format_report(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _markdown(report_text: str) -> str:
+    """The report as a Markdown page: a title and how it was made, then the tables."""
+    cmd = "python benchmarks/bench_speed.py " + " ".join(sys.argv[1:])
+    return (
+        "# Training speed: seqprop and PyTorch\n\n"
+        f"Written by `{cmd.strip()}`; every figure below comes from that one run.\n\n"
+        + report_text
+        + "\n"
+    )
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a fast subset (seconds), for smoke tests")
@@ -982,6 +1076,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="time PyTorch too (default: when it can be imported)",
     )
     p.add_argument("--json", metavar="OUT", help="also write every figure and sample as JSON")
+    p.add_argument(
+        "--output", metavar="MD", help="also write the report as Markdown (benchmarks/RESULTS.md)"
+    )
     p.add_argument("--repeats", type=int, default=None, help="timings per figure (default 3)")
     p.add_argument("--seconds", type=float, default=None, help="seconds per timing (default 1)")
     p.add_argument("--nets", default=None, help=f"comma-separated subset of {','.join(NETS)}")
@@ -1034,7 +1131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as e:
         p.error(str(e))
-    print(format_report(report))
+    text = format_report(report)
+    print(text)
+    if a.output:
+        _write_atomic(Path(a.output), _markdown(text))
     if a.json:
         out = Path(a.json)
         tmp = out.with_name(out.name + ".tmp")
