@@ -287,16 +287,15 @@ class LSTM(Layer):
         ws = self.work
         xp = ws.array("xp", (T, B, G), x.dtype)
         frame_matmul(x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G), split=self.split_batch)
-        xp += p["b"]
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
         act = ws.array("act", (T, B, G), x.dtype)
         cell = ws.array("cell", (T, B, H), x.dtype)
         hcell = ws.array("hcell", (T, B, H), x.dtype)
         out = ws.array("out", (T, B, H), x.dtype)
-        peep, rev, code = p["w_peep"], self.reverse, self._squash_code
+        bias, peep, rev, code = p["b"], p["w_peep"], self.reverse, self._squash_code
         _run_recurrence(
             lambda order: lstm_forward(
-                xp, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
+                xp, bias, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
             ),
             lengths,
             self.split_batch,
@@ -377,12 +376,11 @@ class RNN(Layer):
         ws = self.work
         xp = ws.array("xp", (T, B, H), x.dtype)
         frame_matmul(x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, H), split=self.split_batch)
-        xp += p["b"]
         out = ws.array("out", (T, B, H), x.dtype)
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
-        rev, code = self.reverse, self._activation_code
+        bias, rev, code = p["b"], self.reverse, self._activation_code
         _run_recurrence(
-            lambda order: rnn_forward(xp, w_hh_t, lengths, order, rev, code, out),
+            lambda order: rnn_forward(xp, bias, w_hh_t, lengths, order, rev, code, out),
             lengths,
             self.split_batch,
         )

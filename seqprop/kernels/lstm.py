@@ -6,7 +6,9 @@ every 4H axis is (i, f, g, o).
 
 Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 
-- ``xp``      (T, B, G) input projections ``W_ih x(t) + b``, computed outside
+- ``xp``      (T, B, G) input projections ``W_ih x(t)``, computed outside
+- ``bias``    (G,)      ``b``, added to ``xp`` as each frame is read (one pass over
+  memory fewer than adding it to ``xp`` first; the same arithmetic)
 - ``w_hh_t``  (H, G)    transpose of ``W_hh`` (C-contiguous), forward pass
 - ``w_hh``    (G, H)    ``W_hh`` (C-contiguous), backward pass
 - ``peep``    (3, H)    peephole weights, rows p_i, p_f, p_o
@@ -57,7 +59,9 @@ def typed_constants(like, inner, outer):
 
 
 @jit
-def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out):
+def lstm_forward(
+    xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
+):
     """Forward recurrence; fills ``act``, ``cell``, ``hcell`` and ``out``."""
     _, B, G = xp.shape
     H = G // 4
@@ -83,9 +87,9 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
             # input gate, forget gate, cell input
             for j in range(H):
                 sp = sbuf[i, j]
-                a[j] = xp[t, b, j] + zbuf[i, j] + peep[0, j] * sp
-                a[H + j] = xp[t, b, H + j] + zbuf[i, H + j] + peep[1, j] * sp
-                a[H2 + j] = xp[t, b, H2 + j] + zbuf[i, H2 + j]
+                a[j] = xp[t, b, j] + bias[j] + zbuf[i, j] + peep[0, j] * sp
+                a[H + j] = xp[t, b, H + j] + bias[H + j] + zbuf[i, H + j] + peep[1, j] * sp
+                a[H2 + j] = xp[t, b, H2 + j] + bias[H2 + j] + zbuf[i, H2 + j]
             for m in range(H2):
                 u[m] = -abs(a[m])
             for m in range(H2, H3):
@@ -102,7 +106,8 @@ def lstm_forward(xp, w_hh_t, peep, lengths, order, reverse, squash_code, act, ce
                 s = act[t, b, H + j] * sbuf[i, j] + act[t, b, j] * act[t, b, H2 + j]
                 cell[t, b, j] = s
                 sbuf[i, j] = s
-                a[H3 + j] = xp[t, b, H3 + j] + zbuf[i, H3 + j] + peep[2, j] * cell[t, b, j]
+                xo = xp[t, b, H3 + j] + bias[H3 + j]
+                a[H3 + j] = xo + zbuf[i, H3 + j] + peep[2, j] * cell[t, b, j]
                 u[j] = -abs(a[H3 + j])
                 u[H + j] = -inner * abs(cell[t, b, j])
             expm1_work(u[:H2], e[:H2], ib)

@@ -25,13 +25,16 @@ from seqprop.kernels.lstm import typed_constants
 
 
 @jit
-def rnn_forward(xp, w_hh_t, lengths, order, reverse, activation, out):
-    """Forward recurrence ``h(t) = f(xp(t) + W_hh h(t-1))``; fills ``out``.
+def rnn_forward(xp, bias, w_hh_t, lengths, order, reverse, activation, out):
+    """Forward recurrence ``h(t) = f(xp(t) + b + W_hh h(t-1))``; fills ``out``.
 
     Parameters
     ----------
     xp : (T, B, H) float
-        Input projections with bias, ``W_ih x(t) + b``, computed by the caller.
+        Input projections ``W_ih x(t)``, computed by the caller.
+    bias : (H,) float
+        ``b``, added to ``xp`` as each frame is read (the same arithmetic as
+        adding it first, one pass over memory fewer).
     w_hh_t : (H, H) float, C-contiguous
         ``W_hh`` transposed, so that ``h(t-1) @ w_hh_t = W_hh h(t-1)`` for all
         active sequences at once.
@@ -68,7 +71,7 @@ def rnn_forward(xp, w_hh_t, lengths, order, reverse, activation, out):
             b = order[i]
             t = step_frame(lengths[b], k, reverse)
             for m in range(H):
-                a[m] = xp[t, b, m] + zbuf[i, m]
+                a[m] = xp[t, b, m] + bias[m] + zbuf[i, m]
                 u[m] = -inner * abs(a[m])
             expm1_work(u, e, ib)
             if logistic:
