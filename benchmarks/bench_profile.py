@@ -11,7 +11,10 @@ Splits one ``Network.step`` (forward, loss, backward) into
   weight gradients, the output layer), i.e. every ``frame_matmul`` call;
 * **softmax**: the loss kernel;
 * **Python and numpy glue**: everything else (the layers' Python, small numpy
-  reductions and copies, thread hand-off).
+  reductions and copies, thread hand-off);
+
+and counts the minor page faults of a step (fresh memory touched for the
+first time: the kernel zeroes each 4 KiB page, in system time).
 
 seqprop runs on ONE thread here (``set_num_threads(1)``) and every figure is
 CPU time of the calling thread (``time.thread_time``), so shares are not
@@ -27,6 +30,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 from collections import defaultdict
@@ -116,11 +120,13 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
                 timers.wrap(layers, name, "kernels")
             timers.wrap(layers, "_matmul", "frame-wide products")
             timers.wrap(softmax_head, "softmax_xent", "softmax")
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.thread_time()
             for i in range(steps):
                 x, y, lengths = batches[i % len(batches)]
                 net.step(x, y, lengths)
             total = time.thread_time() - t0
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
             timers.restore()
             t1 = time.thread_time()
             for i in range(steps):
@@ -139,6 +145,7 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             glue -= per.get("frame-wide products", 0.0) + per.get("softmax", 0.0)
             rounds["Python and numpy glue"].append(glue)
             rounds["total"].append(total / steps)
+            rounds["page faults"].append(faults / steps)
         rounds["frames per step"] = [frames]
         return dict(rounds)
     finally:
@@ -149,12 +156,17 @@ def report(rounds, title):
     lines = [title, f"{'part':38s} {'median us/step':>14s} {'share':>6s}  (min .. max)"]
     total = statistics.median(rounds["total"])
     for k, v in rounds.items():
-        if k == "frames per step":
+        if k in ("frames per step", "page faults"):
             continue
         m = statistics.median(v)
         lines.append(
             f"{k:38s} {m * 1e6:14,.0f} {m / total:6.1%}  ({min(v) * 1e6:,.0f} .. {max(v) * 1e6:,.0f})"
         )
+    pf = rounds["page faults"]
+    lines.append(
+        f"minor page faults per step: median {statistics.median(pf):,.0f} "
+        f"({min(pf):,.0f} .. {max(pf):,.0f}; fresh memory the kernel zeroes on first touch)"
+    )
     frames = rounds["frames per step"][0]
     lines.append(
         f"one thread: {frames / total:,.0f} frames/s of CPU time ({frames:.0f} frames/step)"
