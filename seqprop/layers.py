@@ -76,27 +76,22 @@ def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
 
 SPLIT_MIN_FRAMES = 2048
 """Frame-wide products over this many frames are split in two (see :func:`frame_matmul`)."""
-SPLIT_MIN_MACS = {4: 3_000_000, 8: 32_000_000}
-"""... and so are products of at least this many multiply-adds, by item size.
+SPLIT_MIN_MACS = 32_000_000
+"""... and so are products of at least this many multiply-adds (the MLP's, online).
 
-float32: from about 30 us of work, handing half to the other core pays for the
-hand-off: at one sequence a time this splits the output layer's products, a
-one-direction layer's weight gradients and the MLP's products. float64 keeps
-the threshold of 32 M (the MLP's online products) under which its results were
-recorded: splitting is exact in arithmetic terms but BLAS may round a split
-product's last bit differently, and float64 results stay bit-for-bit as they were.
-"""
+Smaller products are not worth the hand-off: splitting the output layer's and a
+one-direction layer's products of one 300-frame sequence (3-25 M multiply-adds)
+was measured slower or no faster than one thread doing them (issue 14)."""
 
 
-def split_worthwhile(rows, inner, cols, frames=None, itemsize=8) -> bool:
+def split_worthwhile(rows, inner, cols, frames=None) -> bool:
     """Whether a (rows, inner) @ (inner, cols) product over ``frames`` frames is split.
 
-    Decided from shapes and precision alone, never from the thread count, so
-    that results do not depend on it.
+    Decided from shapes alone, never from the thread count, so that results do
+    not depend on it.
     """
     n = rows if frames is None else frames
-    macs = rows * inner * cols
-    return n >= SPLIT_MIN_FRAMES or macs >= SPLIT_MIN_MACS.get(itemsize, SPLIT_MIN_MACS[8])
+    return n >= SPLIT_MIN_FRAMES or rows * inner * cols >= SPLIT_MIN_MACS
 
 
 def frame_matmul(a, b, out=None, *, split=True, frames=None, epilogue=None):
@@ -112,7 +107,7 @@ def frame_matmul(a, b, out=None, *, split=True, frames=None, epilogue=None):
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
     rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
-    split = split and split_worthwhile(rows, inner, cols, frames, out.dtype.itemsize)
+    split = split and split_worthwhile(rows, inner, cols, frames)
     _matmul(a, b, out, split, epilogue)
     return out
 
@@ -478,7 +473,7 @@ class Dense(Layer):
                 np.matmul(Db, W, out=dx[lo:hi])
 
         # the input-gradient product decides the split, as frame_matmul would alone
-        blocks = _row_blocks(N, need_input_grad and split_worthwhile(N, O, I, None, D.itemsize))
+        blocks = _row_blocks(N, need_input_grad and split_worthwhile(N, O, I))
         if len(blocks) == 2:
             run_pair(lambda: rows(*blocks[0]), lambda: rows(*blocks[1]))
         else:

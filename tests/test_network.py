@@ -489,22 +489,27 @@ def test_large_batch_split_products_do_not_depend_on_thread_count(kind):
     assert results[0][0] == pytest.approx(sum(single), rel=1e-12)
 
 
-@pytest.mark.parametrize(
-    "kind, kw",
-    [
-        ("mlp", {"window": 3, "num_layers": 2}),  # Dense: product + activation per half, dx too
-        ("mlp", {"window": 3, "activation": "logistic"}),
-        ("lstm", {}),  # one sequence: the weight-gradient and output products split
-        ("rnn", {"activation": "logistic"}),
-    ],
-)
-def test_float32_split_by_size_one_sequence_does_not_depend_on_thread_count(kind, kw):
-    """float32 products from SPLIT_MIN_MACS[4] multiply-adds split even for one sequence."""
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["tanh", "logistic"])
+def test_mlp_split_products_with_activation_do_not_depend_on_thread_count(dtype, activation):
+    """One sequence, products of SPLIT_MIN_MACS or more: each half does its product and
+    its bias + activation (forward), its dE/dz and dE/dx (backward) on its own thread."""
     from seqprop.layers import SPLIT_MIN_MACS
 
-    H, T = 160, 200
-    net32 = seqprop.make_network(kind, 26, H, 61, dtype="float32", random_state=3, **kw)
-    assert T * H * H >= SPLIT_MIN_MACS[4] > 6 * T * H  # some products split, small ones not
+    T, H, window = 400, 300, 10
+    net = seqprop.make_network(
+        "mlp",
+        26,
+        H,
+        61,
+        window=window,
+        num_layers=2,
+        activation=activation,
+        dtype=dtype,
+        random_state=3,
+    )
+    assert T * (2 * window + 1) * 26 * H >= SPLIT_MIN_MACS  # first layer's forward product
+    assert T * H * H >= SPLIT_MIN_MACS  # second layer's dE/dx product
     rng = np.random.default_rng(5)
     x = rng.normal(size=(T, 1, 26))
     y = rng.integers(-1, 61, size=(T, 1))
@@ -513,17 +518,24 @@ def test_float32_split_by_size_one_sequence_does_not_depend_on_thread_count(kind
     try:
         for n in (1, 2, 1):
             set_num_threads(n)
-            loss, _ = net32.loss_and_grad(x, y, lengths)
-            results.append((loss, net32.flat_gradient.copy()))
+            loss, _ = net.loss_and_grad(x, y, lengths)
+            results.append((loss, net.flat_gradient.copy(), net.predict_proba(x, lengths)))
     finally:
         set_num_threads(None)
-    for loss, grad in results[1:]:
+    for loss, grad, proba in results[1:]:
         assert loss == results[0][0]
         np.testing.assert_array_equal(grad, results[0][1])
-    # the same network in float64 (products not split there): agreement to float32 precision
-    net64 = seqprop.make_network(kind, 26, H, 61, dtype="float64", random_state=3, **kw)
-    net64.flat_parameters[:] = net32.flat_parameters
-    loss64, _ = net64.loss_and_grad(x, y, lengths)
-    assert results[0][0] == pytest.approx(loss64, rel=1e-5)
-    g64 = net64.flat_gradient
-    np.testing.assert_allclose(results[0][1], g64, rtol=0, atol=2e-5 * np.abs(g64).max())
+        np.testing.assert_array_equal(proba, results[0][2])
+    # split against unsplit: the same arithmetic per row, so agreement to rounding
+    from seqprop import layers
+
+    saved = layers.SPLIT_MIN_MACS
+    layers.SPLIT_MIN_MACS = 10**15
+    try:
+        loss1, _ = net.loss_and_grad(x, y, lengths)
+        grad1 = net.flat_gradient.copy()
+    finally:
+        layers.SPLIT_MIN_MACS = saved
+    rel = 1e-4 if dtype == "float32" else 1e-12
+    assert loss1 == pytest.approx(results[0][0], rel=rel)
+    np.testing.assert_allclose(grad1, results[0][1], rtol=0, atol=rel * np.abs(grad1).max())
