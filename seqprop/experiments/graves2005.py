@@ -206,8 +206,8 @@ def _convergence_finding(groups: Sequence[NetSummary]) -> Finding:
         verdicts.append("holds" if ratio >= 2 else "holds weakly" if ratio > 1 else "does not hold")
         early_a, early_b = _early_error(a), _early_error(b)
         parts.append(
-            f"{an} best epoch {ea:.1f} ± {sea:.1f} (mean ± standard error over {len(a)} runs) "
-            f"vs {bn} {eb:.1f} ± {seb:.1f} over {len(b)} runs (ratio {ratio:.2f})"
+            f"{an} best epoch {_pm_num(ea, sea)} (mean ± standard error over {len(a)} runs) "
+            f"vs {bn} {_pm_num(eb, seb)} over {len(b)} runs (ratio {ratio:.2f})"
             + (f"; {capped} {bn} runs stopped at max_epochs" if capped else "")
             + (
                 f"; training frame error in epoch {_EARLY_EPOCH}: {an} {pct(early_a)}, "
@@ -242,6 +242,11 @@ def _window_finding(groups: Sequence[NetSummary]) -> Finding:
         f"{pm(zero[0], 'test')} without a window ({100 * diff:+.1f} points, standard "
         f"error {100 * noise:.1f}); test accuracy by window {{{curve}}}",
     )
+
+
+def _pm_num(mean: float, se: float) -> str:
+    """``mean ± se`` with one decimal; the mean alone when ``se`` is unknown (one run)."""
+    return f"{mean:.1f}" if math.isnan(se) else f"{mean:.1f} ± {se:.1f}"
 
 
 def _mean_se(values: Sequence[float]) -> tuple[float, float]:
