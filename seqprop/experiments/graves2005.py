@@ -8,9 +8,12 @@ and reports test accuracies and training epochs (section 6). This module holds
 what is specific to that paper: :data:`PAPER_RESULTS`, the paper's
 qualitative findings checked on a grid's results (:func:`findings`), its
 comparison table and its figures (accuracy against future context, learning
-curves), assembled as :data:`REPORT` for
-:func:`seqprop.experiments.write_report`. The grids that reproduce it are
-``experiments/configs/{small,full}/grid.toml`` (``experiments/README.md``).
+curves), and the comparison of variants of a grid (:func:`compare_variants`:
+the paper's logistic units against tanh ones), assembled as :data:`REPORT`
+for :func:`seqprop.experiments.write_report`. The grids that reproduce it are
+``experiments/configs/{small,full}/grid.toml`` with the paper's unit functions
+and ``experiments/configs/{small,full}-tanh/grid.toml`` with tanh
+(``experiments/README.md``).
 A later paper gets a module of its own beside this one.
 """
 
