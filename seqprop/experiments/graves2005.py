@@ -505,8 +505,8 @@ _VERDICT_NOTE = (
     '"holds": the difference has the paper\'s sign and exceeds one standard error of the '
     'difference (from the seed-to-seed spread); "holds weakly": right sign, within one '
     'standard error; "holds in part": some of the comparisons do not hold. One standard '
-    "error is a weak criterion, not a significance test: with 2-3 seeds per net the "
-    "standard errors are themselves rough (1-2 degrees of freedom), and a difference of "
+    "error is a weak criterion, not a significance test: with 2-5 seeds per net the "
+    "standard errors are themselves rough (1-4 degrees of freedom), and a difference of "
     "less than about 3 standard errors could be seed noise.",
 )
 
