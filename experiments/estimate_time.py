@@ -1,6 +1,8 @@
 """Estimate the running time of the full-size grid from a short measurement.
 
-Trains each full-size net of ``experiments/configs/full/`` for one epoch on a
+Trains each full-size net of ``experiments/configs/full/`` (the paper's unit
+functions; ``--configs experiments/configs/full-tanh`` for the tanh variant) for
+two epochs on a
 small dataset (default: the TIMIT sample prepared by ``run_sample.sh``),
 measures training and evaluation frames per second with the grid's settings
 (one thread per run), and scales to TIMIT: 3,512 training utterances of about
@@ -8,7 +10,7 @@ measures training and evaluation frames per second with the grid's settings
 epoch.
 
     python experiments/estimate_time.py [--data data/timit-sample] [--threads 1]
-                                        [--nets blstm,lstm,...]
+                                        [--nets blstm,lstm,...] [--configs DIR]
 """
 
 from __future__ import annotations
@@ -23,17 +25,17 @@ FULL = HERE / "configs" / "full"
 TIMIT_TRAIN_FRAMES = 1_124_823  # 3,696 TRAIN SI/SX utterances minus 184, ~320 frames each
 TIMIT_VALID_FRAMES = 57_000
 NETS = ("blstm", "blstm_truncated", "lstm", "brnn", "rnn", "mlp")
-# epochs a run may take: best epoch as published (DESIGN.md section 1) plus the
-# 20 epochs of patience of the full-size configs
+# epochs a run may take: best epoch as published (BLSTM/LSTM about 20, the RNNs
+# 100+; experiments/README.md) plus the 20 epochs of patience of the full-size configs
 EPOCH_GUESS = {"blstm": 40, "blstm_truncated": 40, "lstm": 40, "brnn": 120, "rnn": 120}
 
 
-def measure(name: str, data: Path, threads: int) -> dict:
+def measure(name: str, data: Path, threads: int, configs: Path = FULL) -> dict:
     from seqprop.config import load_config
     from seqprop.training import Trainer
 
     cfg = load_config(
-        FULL / f"{name}.toml",
+        configs / f"{name}.toml",
         [
             f'data.train="{data / "train.h5"}"',
             f'data.validation="{data / "validation.h5"}"',
@@ -60,11 +62,12 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("data/timit-sample"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--nets", default=",".join(NETS))
+    p.add_argument("--configs", type=Path, default=FULL, help="directory of the nets' configs")
     args = p.parse_args()
     rows = []
     t0 = time.perf_counter()
     for name in args.nets.split(","):
-        r = measure(name, args.data, args.threads)
+        r = measure(name, args.data, args.threads, args.configs)
         epoch = TIMIT_TRAIN_FRAMES / r["train_fps"] + TIMIT_VALID_FRAMES / r["eval_fps"]
         r["epoch_seconds"] = epoch
         rows.append(r)

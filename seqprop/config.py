@@ -50,7 +50,15 @@ from pathlib import Path
 from typing import Any
 
 from seqprop.errors import ConfigError
-from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES
+from seqprop.options import (
+    ACTIVATIONS,
+    CLASS_WEIGHTINGS,
+    DTYPES,
+    GRADIENTS,
+    KINDS,
+    REDUCTIONS,
+    SQUASHES,
+)
 
 __all__ = [
     "DTYPES",
@@ -119,6 +127,15 @@ class ModelConfig:
         Target delay in frames (paper, section 5.2): the network must output
         frame ``t``'s class when it sees frame ``t + delay``. Meant for
         unidirectional nets; see :func:`seqprop.training.delay_sequence`.
+    reverse : bool
+        Run the hidden layers of a unidirectional recurrent net (``lstm``,
+        ``rnn``) backwards in time: the paper's "backwards, no delay" row.
+    class_weighting : {"none", "inverse_frequency"}
+        Softmax head: ``"inverse_frequency"`` weights each frame's error by
+        ``w_c = N / (K' n_c)`` for its target class ``c`` (``n_c`` labelled
+        training frames of class c, ``N`` all of them, ``K'`` classes with
+        ``n_c > 0``; 0 for classes absent from the training set), so the mean
+        weight over training frames is 1 (``docs/HEADS.md`` section 3.1).
     """
 
     kind: str = "blstm"
@@ -134,8 +151,10 @@ class ModelConfig:
     output_activation: str | None = None
     normalise_targets: bool = False
     delay: int = 0
+    reverse: bool = False
+    class_weighting: str = "none"
 
-    NOT_NETWORK = frozenset({"delay", "normalise_targets"})
+    NOT_NETWORK = frozenset({"delay", "normalise_targets", "class_weighting"})
     """Fields that describe the data's preprocessing, not the network."""
     HEAD_OPTIONS = frozenset({"pooling", "output_activation"})
     """Fields that are options of some head (``Head.option_names``); None = not given."""
@@ -222,6 +241,18 @@ class ModelConfig:
             )
         _choice(self.dtype, DTYPES, f"{prefix}.dtype")
         _at_least(self.delay, 0, f"{prefix}.delay")
+        if self.reverse and self.kind not in ("lstm", "rnn"):
+            raise ConfigError(
+                f'{prefix}.reverse = true applies only to model.kind = "lstm" or "rnn", '
+                f"not {self.kind!r} (bidirectional nets read both directions; the MLP "
+                "window is symmetric)"
+            )
+        _choice(self.class_weighting, CLASS_WEIGHTINGS, f"{prefix}.class_weighting")
+        if self.class_weighting != "none" and self.head != "softmax":
+            raise ConfigError(
+                f"{prefix}.class_weighting = {self.class_weighting!r} applies only to "
+                f'model.head = "softmax", not {self.head!r}'
+            )
         self._validate_head(prefix)
 
 

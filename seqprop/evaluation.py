@@ -186,6 +186,18 @@ class EvaluationResult:
     def frame_error(self) -> float:
         return 1.0 - self.frame_accuracy
 
+    @property
+    def class_averaged_accuracy(self) -> float:
+        """Mean over the classes with labelled frames of their frame accuracy
+        (every class counts once, however rare; NaN with no labelled frame).
+
+        The figure a class-weighted error trades frame accuracy for
+        (Graves & Schmidhuber 2005, section 5.3).
+        """
+        acc = np.asarray(self.class_accuracy, dtype=np.float64)
+        present = np.asarray(self.class_frames) > 0
+        return float(acc[present].mean()) if present.any() else float("nan")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable summary (NaN per-class accuracies become null)."""
         return {
@@ -194,6 +206,7 @@ class EvaluationResult:
             "loss": self.loss,
             "frame_accuracy": self.frame_accuracy,
             "frame_error": self.frame_error,
+            "class_averaged_accuracy": self.class_averaged_accuracy,
             "majority_accuracy": self.majority_accuracy,
             "class_names": list(self.class_names),
             "class_frames": [int(v) for v in self.class_frames],

@@ -302,6 +302,7 @@ def make_network(
     squash="tanh",
     activation="tanh",
     num_layers=1,
+    reverse=False,
     head="softmax",
     **head_options,
 ) -> Network:
@@ -340,12 +341,21 @@ def make_network(
         no hidden layer, the head reads the input window directly (with
         ``window=0`` the input frame itself; ``hidden_size`` is then unused),
         e.g. a single logistic neuron (``docs/HEADS.md``).
+    reverse : bool
+        Unidirectional recurrent kinds (``"lstm"``, ``"rnn"``) only: run every
+        hidden layer backwards in time, from each sequence's last frame to its
+        first (the paper's "backwards, no delay" LSTM, section 5.2); the
+        output at frame ``t`` then sees frames ``t..L-1``. Bidirectional kinds
+        already read both directions and the MLP's symmetric window has no
+        direction, so they refuse it (``docs/EQUATIONS.md`` section 6).
+        Stored in ``spec`` only when True.
     head : str
         The output head (:mod:`seqprop.heads`, ``docs/HEADS.md``): ``"softmax"``
         (default), the paper's framewise classifier; ``"sequence"``,
         ``"logistic"``, ``"squared_error"``.
     **head_options
-        Options of the head (none for ``"softmax"``; see each head class).
+        Options of the head (``"softmax"``: ``class_weights``; see each head
+        class).
         Arguments describing the hidden layers (``Head.structure_names``,
         e.g. whether the top layer is bidirectional) are filled in here,
         not passed by the caller.
@@ -367,6 +377,7 @@ def make_network(
         squash=squash,
         activation=activation,
         num_layers=num_layers,
+        reverse=reverse,
     )
     hidden = _hidden_layers(spec)
     out = _make_head(head, head_options, hidden, spec["num_classes"])
@@ -403,6 +414,17 @@ def _checked_spec(**spec) -> dict:
         raise ValueError(f"gradient must be one of {GRADIENTS}, got {spec['gradient']!r}")
     spec["dtype"] = _dtype_name(spec["dtype"])
     _check_units(kind, spec["squash"], spec["activation"])
+    reverse = spec.pop("reverse")
+    if not isinstance(reverse, bool | np.bool_):
+        raise ValueError(f"reverse must be True or False, got {reverse!r}")
+    if reverse and (Kind(kind).bidirectional or kind == Kind.MLP):
+        raise ValueError(
+            f"reverse applies to the unidirectional recurrent kinds 'lstm' and 'rnn', not "
+            f"kind {kind!r} (bidirectional nets read both directions; the MLP window is "
+            "symmetric)"
+        )
+    if reverse:  # only when set: the specs of forward nets stay as they were
+        spec["reverse"] = True
     return spec
 
 
@@ -460,7 +482,11 @@ def _hidden_layers(spec: dict) -> list[tuple[str, Layer]]:
                     size, hidden_size, reverse=rev, gradient=gradient, activation=spec["activation"]
                 )
 
-        layer = Bidirectional(unit(False), unit(True)) if kind.bidirectional else unit(False)
+        layer = (
+            Bidirectional(unit(False), unit(True))
+            if kind.bidirectional
+            else unit(spec.get("reverse", False))
+        )
         hidden.append((f"hidden.{n}", layer))
         size = layer.output_size
     return hidden

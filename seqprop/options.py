@@ -13,12 +13,14 @@ import enum
 
 __all__ = [
     "ACTIVATIONS",
+    "CLASS_WEIGHTINGS",
     "DTYPES",
     "GRADIENTS",
     "KINDS",
     "REDUCTIONS",
     "SQUASHES",
     "Activation",
+    "ClassWeighting",
     "DType",
     "Gradient",
     "Kind",
@@ -66,6 +68,14 @@ class Activation(enum.StrEnum):
     LOGISTIC = "logistic"
 
 
+class ClassWeighting(enum.StrEnum):
+    """Class weights of the softmax head's error (``docs/HEADS.md`` section 3.1): none,
+    or inversely proportional to each class's training-set frequency (mean 1 per frame)."""
+
+    NONE = "none"
+    INVERSE_FREQUENCY = "inverse_frequency"
+
+
 class DType(enum.StrEnum):
     """Arithmetic precision of a network."""
 
@@ -88,5 +98,6 @@ KINDS = _values(Kind)
 GRADIENTS = _values(Gradient)
 SQUASHES = _values(Squash)
 ACTIVATIONS = _values(Activation)
+CLASS_WEIGHTINGS = _values(ClassWeighting)
 DTYPES = _values(DType)
 REDUCTIONS = _values(Reduction)

@@ -100,7 +100,11 @@ def forward(spec, params, x, lengths, frozen=None):
             z = h @ params[f"{pre}.W"].T + params[f"{pre}.b"]
             h = np.tanh(z) if spec["activation"] == "tanh" else logistic(z)
             continue
-        dirs = [("fwd", False), ("bwd", True)] if kind in ("blstm", "brnn") else [(None, False)]
+        dirs = (
+            [("fwd", False), ("bwd", True)]
+            if kind in ("blstm", "brnn")
+            else [(None, bool(spec.get("reverse", False)))]
+        )
         outs = []
         for d, rev in dirs:
             name = f"{pre}.{d}" if d else pre
@@ -129,7 +133,8 @@ def loss(spec, params, x, y, lengths, frozen=None, reduction="sum"):
                 continue
             z = logits[t, b]
             m = z.max()
-            total += np.log(np.exp(z - m).sum()) + m - z[c]
+            w = spec["class_weights"][c] if spec.get("class_weights") is not None else 1.0
+            total += w * (np.log(np.exp(z - m).sum()) + m - z[c])
             n += 1
     if reduction == "mean":
         total = total / n if n else 0.0

@@ -87,12 +87,19 @@ def test_evaluate_text_and_json(trained, capsys):
     rc, out, err = run_cli(capsys, "evaluate", str(trained["run"]), str(trained["test"]))
     assert rc == 0, err
     assert "frame accuracy:" in out and "per-class accuracy" in out
+    assert "class-averaged:" in out
     rc, out, _ = run_cli(capsys, "evaluate", str(trained["run"]), str(trained["test"]), "--json")
     assert rc == 0
     result = json.loads(out)
     confusion = np.array(result["confusion"])
     assert confusion.shape == (3, 3)
     assert confusion.sum() == result["n_frames"]
+    # class-averaged accuracy: the mean over classes with frames of the per-class accuracy
+    frames, acc = np.array(result["class_frames"]), result["class_accuracy"]
+    per_class = [a for a, n in zip(acc, frames, strict=True) if n > 0]
+    assert result["class_averaged_accuracy"] == pytest.approx(np.mean(per_class), rel=1e-12)
+    diag = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
+    assert result["class_averaged_accuracy"] == pytest.approx(diag[frames > 0].mean())
     assert result["frame_accuracy"] == pytest.approx(np.trace(confusion) / confusion.sum())
     assert result["folded"] is None  # not TIMIT
     # the same numbers the trainer stored for the test split

@@ -22,6 +22,12 @@ VARIANTS = [pytest.param(k, {}, id=k) for k in KINDS] + [
     pytest.param("brnn", {"activation": "logistic"}, id="brnn-logistic"),
     pytest.param("rnn", {"activation": "logistic"}, id="rnn-logistic"),
     pytest.param("mlp", {"activation": "logistic"}, id="mlp-logistic"),
+    # the paper's backwards LSTM and a backwards RNN (hidden layer run last frame first)
+    pytest.param("lstm", {"squash": "logistic2", "reverse": True}, id="lstm-reverse"),
+    pytest.param("rnn", {"activation": "logistic", "reverse": True}, id="rnn-reverse"),
+    # the class-weighted softmax head (weights per target class, one of them 0)
+    pytest.param("blstm", {"class_weights": [0.5, 2.0, 0.0, 1.3]}, id="blstm-weighted"),
+    pytest.param("rnn", {"class_weights": [1.7, 0.2, 1.0, 0.9]}, id="rnn-weighted"),
 ]
 
 
@@ -124,6 +130,14 @@ def test_logistic_recurrent_units_are_logistic(kind, gradient):
         ("mlp", {"squash": "logistic2"}, "squash"),
         ("rnn", {"activation": "relu"}, "activation must be one of"),
         ("lstm", {"squash": "relu"}, "squash must be one of"),
+        ("blstm", {"reverse": True}, "reverse applies to"),
+        ("brnn", {"reverse": True}, "reverse applies to"),
+        ("mlp", {"reverse": True}, "reverse applies to"),
+        ("lstm", {"reverse": 1}, "reverse must be True or False"),
+        ("rnn", {"class_weights": [1.0, 2.0]}, "class_weights must have one weight per class"),
+        ("rnn", {"class_weights": [1.0, -1.0, 1.0]}, r"class_weights\[1\] = -1.0"),
+        ("rnn", {"class_weights": [1.0, 1.0, np.nan]}, r"class_weights\[2\] = nan"),
+        ("rnn", {"class_weights": "abc"}, "class_weights must be 3 numbers"),
     ],
 )
 def test_options_of_other_kinds_are_refused(kind, kw, match):
@@ -539,3 +553,89 @@ def test_mlp_split_products_with_activation_do_not_depend_on_thread_count(dtype,
     rel = 1e-4 if dtype == "float32" else 1e-12
     assert loss1 == pytest.approx(results[0][0], rel=rel)
     np.testing.assert_allclose(grad1, results[0][1], rtol=0, atol=rel * np.abs(grad1).max())
+
+
+# ---------------------------------------------------------------- reverse, class weights
+@pytest.mark.parametrize("kind, kw", [("lstm", {"squash": "logistic2"}), ("rnn", {})])
+@pytest.mark.parametrize("gradient", ["full", "truncated"])
+def test_reverse_reads_each_sequence_backwards(kind, kw, gradient):
+    """reverse=True on x equals the forward net (same weights) on each sequence reversed
+    within its own length, outputs reversed back; loss and gradients too."""
+    fwd = build(kind, gradient=gradient, **kw)
+    rev = build(kind, gradient=gradient, reverse=True, **kw)
+    assert list(rev.parameters()) == list(fwd.parameters())  # no .fwd/.bwd: one direction
+    rev.flat_parameters[:] = fwd.flat_parameters
+    x, y, lengths = batch(T=6, lengths=(6, 4, 1))
+    xr, yr = x.copy(), y.copy()
+    for b, L in enumerate(lengths):
+        xr[:L, b] = x[:L, b][::-1]
+        yr[:L, b] = y[:L, b][::-1]
+    p_rev, p_fwd = rev.predict_proba(x, lengths), fwd.predict_proba(xr, lengths)
+    for b, L in enumerate(lengths):
+        np.testing.assert_allclose(p_rev[:L, b], p_fwd[:L, b][::-1], rtol=1e-12, atol=1e-15)
+    loss_r, g_r = rev.loss_and_grad(x, y, lengths)
+    loss_f, g_f = fwd.loss_and_grad(xr, yr, lengths)
+    assert loss_r == pytest.approx(loss_f, rel=1e-12)
+    for name in g_f:
+        np.testing.assert_allclose(g_r[name], g_f[name], rtol=1e-10, atol=1e-13, err_msg=name)
+    # and it is not the forward net
+    assert not np.allclose(rev.predict_proba(x, lengths), fwd.predict_proba(x, lengths))
+
+
+def test_reverse_stored_in_spec_only_when_set():
+    rev = build("lstm", reverse=True)
+    assert rev.spec["reverse"] is True
+    assert rev.copy().spec == rev.spec
+    np.testing.assert_array_equal(rev.copy().flat_parameters, rev.flat_parameters)
+    assert "reverse" not in build("lstm").spec
+    assert "reverse" not in build("lstm", reverse=False).spec
+
+
+def test_class_weights_scale_each_frames_loss_and_gradient():
+    """Weighted loss = sum over frames of w[target] * (-ln p_target), from the network's own
+    probabilities; all-ones weights give the unweighted loss and gradient; counts unweighted."""
+    weights = [0.5, 2.0, 0.0, 1.3]
+    plain = build("blstm")
+    weighted = build("blstm", class_weights=weights)
+    assert weighted.spec["class_weights"] == weights
+    assert "class_weights" not in plain.spec
+    weighted.flat_parameters[:] = plain.flat_parameters
+    x, y, lengths = batch(T=6, lengths=(6, 4, 2))
+    p = plain.predict_proba(x, lengths)
+    naive = sum(
+        weights[y[t, b]] * -np.log(p[t, b, y[t, b]])
+        for b, L in enumerate(lengths)
+        for t in range(L)
+        if y[t, b] >= 0
+    )
+    r = weighted.step(x, y, lengths)
+    assert r.loss == pytest.approx(naive, rel=1e-12)
+    assert weighted.loss(x, y, lengths) == pytest.approx(naive, rel=1e-12)
+    r_plain = plain.step(x, y, lengths)
+    assert r.counts == r_plain.counts and r.n_scored == r_plain.n_scored
+    mean = weighted.loss(x, y, lengths, reduction="mean")
+    assert mean == pytest.approx(naive / r.n_scored, rel=1e-12)
+    gradcheck(weighted, x, y, lengths, reduction="mean")
+
+    ones = build("blstm", class_weights=[1.0] * K)
+    ones.flat_parameters[:] = plain.flat_parameters
+    loss1, g1 = ones.loss_and_grad(x, y, lengths)
+    g1 = {k: v.copy() for k, v in g1.items()}
+    loss0, g0 = plain.loss_and_grad(x, y, lengths)
+    assert loss1 == pytest.approx(loss0, rel=1e-12)
+    for name in g0:
+        np.testing.assert_allclose(g1[name], g0[name], rtol=1e-12, atol=1e-15, err_msg=name)
+
+
+def test_inverse_frequency_weights():
+    from seqprop.heads.softmax import inverse_frequency_weights
+
+    counts = np.array([10, 30, 0, 60])
+    w = np.array(inverse_frequency_weights(counts))
+    # w_c = N / (K' n_c) with K' = 3 classes present; 0 for the absent class
+    np.testing.assert_allclose(w, [100 / 30, 100 / 90, 0.0, 100 / 180], rtol=1e-15)
+    assert (counts * w).sum() == pytest.approx(counts.sum())  # mean weight per frame is 1
+    assert w[0] / w[3] == pytest.approx(6.0)  # inversely proportional to frequency
+    for bad in ([0, 0], [1, -1], [[1, 2]], []):
+        with pytest.raises(ValueError):
+            inverse_frequency_weights(bad)

@@ -247,6 +247,32 @@ def test_other_kinds_and_minibatches(toy, kind, model):
     assert trainer.history[0]["train_sequences"] == 12
 
 
+def test_reverse_and_class_weighting_reach_the_network(toy):
+    """model.reverse builds a backwards net; class_weighting = "inverse_frequency" gives
+    w_c = N / (K' n_c) from the training set's frame counts, stored in the spec."""
+    from seqprop.data import open_split
+
+    cfg = toy_config(
+        toy,
+        model={"kind": "lstm", "hidden_size": 3, "reverse": True},
+        train={"max_epochs": 1},
+    )
+    trainer = Trainer(cfg).fit()
+    assert trainer.net.spec["reverse"] is True and "class_weights" not in trainer.net.spec
+    cfg = toy_config(
+        toy,
+        model={"kind": "blstm", "hidden_size": 2, "class_weighting": "inverse_frequency"},
+        train={"max_epochs": 2},
+    )
+    trainer = Trainer(cfg).fit()
+    with open_split(str(toy["train"]), None, True, "train") as train_set:
+        counts = np.asarray(train_set.class_counts(), dtype=np.float64)
+    w = np.array(trainer.net.spec["class_weights"])
+    np.testing.assert_allclose(w, counts.sum() / (len(counts) * counts), rtol=1e-14)
+    assert (w * counts).sum() == pytest.approx(counts.sum())
+    assert trainer.best_score_ < 0.67  # it trains
+
+
 def test_mean_reduction_reports_summed_loss(toy):
     a = Trainer(toy_config(toy, train={"max_epochs": 1, "reduction": "mean"})).fit()
     r = a.history[0]

@@ -143,6 +143,18 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         help="the paper whose sections the report holds: the 2005 framewise comparison "
         "(default) or the 2006 CTC paper (decoded phone error rates)",
     )
+    q.add_argument(
+        "--label", metavar="NAME", help="name of OUT's variant in a comparison (default: OUT)"
+    )
+    q.add_argument(
+        "--compare",
+        dest="variants",
+        metavar="NAME=DIR",
+        action="append",
+        default=[],
+        help="another variant's output directory to compare with (repeatable), e.g. "
+        "--compare tanh=runs/sample-tanh",
+    )
     q.set_defaults(func=run_report)
 
 
@@ -174,9 +186,12 @@ def _command_line(args: argparse.Namespace) -> str:
             ("--figures", args.figures),
             ("--title", args.title),
             ("--paper", args.paper if args.paper != "graves2005" else None),
+            ("--label", args.label),
         ):
             if value:
                 words += [flag, value]
+        for v in args.variants:
+            words += ["--compare", v]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -250,7 +265,15 @@ def _show_outcome(outcome: dict, i: int, n: int) -> None:
 def run_report(args: argparse.Namespace) -> int:
     import importlib
 
+    from seqprop.errors import ConfigError
     from seqprop.experiments import write_report
+
+    variants = {}
+    for item in args.variants:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--compare {item!r}: expected NAME=DIR")
+        variants[name] = path
 
     paper = importlib.import_module(f"seqprop.experiments.{args.paper}").REPORT
     path = write_report(
@@ -260,6 +283,8 @@ def run_report(args: argparse.Namespace) -> int:
         command=_command_line(args),
         title=args.title,
         paper=paper,
+        label=args.label,
+        variants=variants,
     )
     print(f"wrote {path}")
     return 0

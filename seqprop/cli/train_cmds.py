@@ -328,6 +328,7 @@ def _format_frames(r: Any) -> list[str]:
     lines = [
         f"labelled frames:  {r.n_frames}",
         f"frame accuracy:   {r.frame_accuracy:.4f}  (error {r.frame_error:.4f})",
+        f"class-averaged:   {r.class_averaged_accuracy:.4f}  (mean of the per-class accuracies)",
         f"cross-entropy:    {r.loss:.4f} nats/frame",
         f"majority class:   {r.majority_accuracy:.4f}  (always the most frequent class)",
     ]

@@ -8,9 +8,12 @@ and reports test accuracies and training epochs (section 6). This module holds
 what is specific to that paper: :data:`PAPER_RESULTS`, the paper's
 qualitative findings checked on a grid's results (:func:`findings`), its
 comparison table and its figures (accuracy against future context, learning
-curves), assembled as :data:`REPORT` for
-:func:`seqprop.experiments.write_report`. The grids that reproduce it are
-``experiments/configs/{small,full}/grid.toml`` (``experiments/README.md``).
+curves), and the comparison of variants of a grid (:func:`compare_variants`:
+the paper's logistic units against tanh ones), assembled as :data:`REPORT`
+for :func:`seqprop.experiments.write_report`. The grids that reproduce it are
+``experiments/configs/{small,full}/grid.toml`` with the paper's unit functions
+and ``experiments/configs/{small,full}-tanh/grid.toml`` with tanh
+(``experiments/README.md``).
 A later paper gets a module of its own beside this one.
 """
 
@@ -37,6 +40,7 @@ __all__ = [
     "PAPER_RESULTS",
     "REPORT",
     "Finding",
+    "compare_variants",
     "curve_nets",
     "findings",
     "main_nets",
@@ -58,6 +62,8 @@ model settings they belong to."""
 
 def paper_figures(result: Mapping[str, Any]) -> dict[str, Any] | None:
     """The :data:`PAPER_RESULTS` entry for a run's model settings, if any."""
+    if result.get("reverse") or result.get("class_weighting", "none") != "none":
+        return None  # the backwards LSTM and the class-weighted BLSTM: no figure quoted here
     for entry in PAPER_RESULTS:
         if all(result.get(k) == v for k, v in entry.items() if k not in ("test", "epochs")):
             return entry
@@ -77,6 +83,8 @@ class Finding:
 def findings(groups: Sequence[NetSummary]) -> list[Finding]:
     """Check the paper's qualitative findings on aggregated results.
 
+    0. LSTM beats the plain RNN: BLSTM vs BRNN, LSTM vs RNN at delay 0 (test
+       accuracy).
     1. Bidirectional nets beat unidirectional ones at zero delay (BLSTM vs
        LSTM delay 0, BRNN vs RNN delay 0; test accuracy).
     2. A target delay helps unidirectional nets up to a few frames: the best
@@ -91,11 +99,41 @@ def findings(groups: Sequence[NetSummary]) -> list[Finding]:
     "holds weakly" when it has the right sign only.
     """
     return [
+        _lstm_finding(groups),
         _bidirectional_finding(groups),
         _delay_finding(groups),
         _convergence_finding(groups),
         _window_finding(groups),
     ]
+
+
+def _lstm_finding(groups: Sequence[NetSummary]) -> Finding:
+    parts, verdicts = [], []
+    for a, b, aname, bname, params in (
+        ("blstm", "brnn", "BLSTM", "BRNN", {}),
+        ("lstm", "rnn", "LSTM (delay 0)", "RNN (delay 0)", {"delay": 0}),
+    ):
+        ga, gb = nets_of(groups, a, **params), nets_of(groups, b, **params)
+        if not ga or not gb:
+            continue
+        ga, gb = ga[0], gb[0]
+        diff = ga.mean("test") - gb.mean("test")
+        noise = _noise(ga, gb)
+        verdicts.append(_verdict(diff, noise))
+        parts.append(
+            f"{aname} {pm(ga, 'test')} vs {bname} {pm(gb, 'test')}: {_points(diff, noise)}"
+        )
+    return Finding(
+        "LSTM beats the plain RNN (BLSTM > BRNN, LSTM > RNN)",
+        _combine(verdicts),
+        "; ".join(parts) if parts else "needs BLSTM and BRNN, or LSTM and RNN at delay 0",
+    )
+
+
+def _points(diff: float, noise: float) -> str:
+    """A difference of test accuracies in points, with its standard error and their ratio."""
+    text = f"{100 * diff:+.1f} points (standard error {100 * noise:.1f}"
+    return text + (f", {diff / noise:+.1f} SE)" if noise > 0 else ")")
 
 
 def _bidirectional_finding(groups: Sequence[NetSummary]) -> Finding:
@@ -113,8 +151,7 @@ def _bidirectional_finding(groups: Sequence[NetSummary]) -> Finding:
         noise = _noise(b, u)
         verdicts.append(_verdict(diff, noise))
         parts.append(
-            f"{bname} {pm(b, 'test')} vs {uname} (delay 0) {pm(u, 'test')}: "
-            f"{100 * diff:+.1f} points (seed-to-seed standard error {100 * noise:.1f})"
+            f"{bname} {pm(b, 'test')} vs {uname} (delay 0) {pm(u, 'test')}: {_points(diff, noise)}"
         )
     return Finding(
         "Bidirectional nets beat unidirectional ones at zero delay",
@@ -165,15 +202,15 @@ def _convergence_finding(groups: Sequence[NetSummary]) -> Finding:
         a, b = runs(an.lower()), runs(bn.lower())
         if not a or not b:
             continue
-        ea = sum(r["best_epoch"] for r in a) / len(a)
-        eb = sum(r["best_epoch"] for r in b) / len(b)
+        ea, sea = _mean_se([r["best_epoch"] for r in a])
+        eb, seb = _mean_se([r["best_epoch"] for r in b])
         capped = sum(bool(r.get("capped")) for r in b)
         ratio = eb / ea if ea > 0 else float("inf")
         verdicts.append("holds" if ratio >= 2 else "holds weakly" if ratio > 1 else "does not hold")
         early_a, early_b = _early_error(a), _early_error(b)
         parts.append(
-            f"{an} best epoch {ea:.1f} on average over {len(a)} runs vs {bn} {eb:.1f} over "
-            f"{len(b)} runs (ratio {ratio:.2f})"
+            f"{an} best epoch {_pm_num(ea, sea)} (mean ± standard error over {len(a)} runs) "
+            f"vs {bn} {_pm_num(eb, seb)} over {len(b)} runs (ratio {ratio:.2f})"
             + (f"; {capped} {bn} runs stopped at max_epochs" if capped else "")
             + (
                 f"; training frame error in epoch {_EARLY_EPOCH}: {an} {pct(early_a)}, "
@@ -208,6 +245,21 @@ def _window_finding(groups: Sequence[NetSummary]) -> Finding:
         f"{pm(zero[0], 'test')} without a window ({100 * diff:+.1f} points, standard "
         f"error {100 * noise:.1f}); test accuracy by window {{{curve}}}",
     )
+
+
+def _pm_num(mean: float, se: float) -> str:
+    """``mean ± se`` with one decimal; the mean alone when ``se`` is unknown (one run)."""
+    return f"{mean:.1f}" if math.isnan(se) else f"{mean:.1f} ± {se:.1f}"
+
+
+def _mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean (NaN with fewer than two values)."""
+    n = len(values)
+    m = sum(values) / n
+    if n < 2:
+        return m, float("nan")
+    var = sum((v - m) ** 2 for v in values) / (n - 1)
+    return m, math.sqrt(var / n)
 
 
 def _noise(a: NetSummary, b: NetSummary, what: str = "test") -> float:
@@ -253,7 +305,8 @@ def _early_error(runs: Sequence[Mapping[str, Any]]) -> float:
 # ===================================================================== the nets shown
 def main_nets(groups: Sequence[NetSummary]) -> list[NetSummary]:
     """The nets of the paper's main comparison: BLSTM, BRNN, LSTM and RNN at delay 0
-    and at their best delay (validation), MLP at its best window, BLSTM truncated."""
+    and at their best delay (validation), MLP without a window and at its best window,
+    LSTM backwards, BLSTM with the class-weighted error, BLSTM truncated."""
     chosen: list[NetSummary] = []
 
     def add(g: NetSummary | None) -> None:
@@ -267,6 +320,10 @@ def main_nets(groups: Sequence[NetSummary]) -> list[NetSummary]:
         settings = sweep(groups, kind, key)
         add(next((g for g in settings if g.first.get(key) == 0), None))
         add(best_by_validation(settings))
+    for g in nets_of(groups, "lstm", reverse=True):
+        add(g)
+    for g in nets_of(groups, "blstm", class_weighting="inverse_frequency"):
+        add(g)
     for g in groups:
         if g.first.get("gradient") == "truncated":
             add(g)
@@ -328,34 +385,44 @@ def context_figure(groups: Sequence[NetSummary], path: Path) -> bool:
 
 
 def curves_figure(groups: Sequence[NetSummary], path: Path) -> bool:
-    """Validation and training frame error per epoch of :func:`curve_nets`, mean over seeds."""
+    """The paper's learning-curve figure: frame accuracy per epoch of :func:`curve_nets`
+    (BLSTM, BRNN, LSTM, RNN, MLP) on one axis, epochs on a log scale; training set
+    (measured during each epoch) solid, validation set dashed; mean over seeds."""
     nets = curve_nets(groups)
     if not nets:
         return False
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    fig, ax = plt.subplots(figsize=(8, 5))
     cmap = plt.get_cmap("tab10")
+    drew = False
     for i, g in enumerate(nets):
         color = cmap(i % 10)
-        for ax, what in zip(axes, ("validation_frame_error", "train_frame_error"), strict=True):
+        for what, style, suffix in (
+            ("train_frame_error", "-", "training"),
+            ("validation_frame_error", "--", "validation"),
+        ):
             xs, ys = mean_curve(g, what)
             if not xs:
                 continue
-            ax.plot(xs, [100 * y for y in ys], color=color, lw=1.5, label=g.label)
+            ax.plot(
+                xs, [100 * (1 - y) for y in ys], style, color=color, lw=1.5,
+                label=f"{g.label} ({suffix})",
+            )  # fmt: skip
+            drew = True
             if what == "validation_frame_error":
                 best = g.values("best_epoch")
                 b = round(sum(best) / len(best)) if best else 0
                 if 1 <= b <= len(xs):
-                    ax.plot([xs[b - 1]], [100 * ys[b - 1]], "o", color=color, ms=5)
-    axes[0].set_title("validation set (dot: mean best epoch)")
-    axes[1].set_title("training set (during each epoch)")
-    axes[0].set_ylabel("frame error (%), mean over seeds")
-    for ax in axes:
-        ax.set_xscale("log")
-        ax.set_xlabel("epoch (log scale)")
-        ax.grid(alpha=0.3, which="both")
-    axes[0].legend(fontsize=8, loc="lower left")
-    fig.suptitle("Learning curves")
+                    ax.plot([xs[b - 1]], [100 * (1 - ys[b - 1])], "o", color=color, ms=5)
+    if not drew:
+        plt.close(fig)
+        return False
+    ax.set_xscale("log")
+    ax.set_xlabel("epoch (log scale)")
+    ax.set_ylabel("frame accuracy (%), mean over seeds")
+    ax.set_title("Learning curves (solid: training set, dashed: validation; dot: mean best epoch)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, loc="lower right", ncol=2)
     save(fig, path)
     return True
 
@@ -376,18 +443,78 @@ def sections(groups: Sequence[NetSummary]) -> list[str]:
     ]
     for f in findings(groups):
         lines.append(f"- **{f.claim}: {f.verdict}.** {f.evidence}.")
-    lines += [
-        "",
-        '"holds": the difference has the paper\'s sign and exceeds its seed-to-seed standard '
-        'error; "holds weakly": right sign, within the noise.',
-        "",
-    ]
+    lines += ["", *_VERDICT_NOTE, ""]
     return lines
+
+
+def compare_variants(variants: Sequence[tuple[str, Sequence[NetSummary]]]) -> list[str]:
+    """The paper's comparison and findings side by side for variants of the grid
+    (e.g. the paper's logistic units and the modern tanh ones)."""
+    names = [name for name, _ in variants]
+    lines = [
+        "## Variants compared: " + ", ".join(f"**{n}**" for n in names),
+        "",
+        "Frame accuracy (%) of the best-on-validation weights on the training and test "
+        "sets, class-averaged test accuracy, and the epoch of the best validation score "
+        "(mean ± standard deviation over seeds; best delay and window chosen on each "
+        "variant's validation set). The full tables of the other variants are in their "
+        "own reports.",
+        "",
+        "| net | "
+        + " | ".join(f"{n}: train % | test % | class-avg % | best epoch" for n in names)
+        + " |",
+        "|---|" + "---:|---:|---:|---:|" * len(names),
+    ]
+    rows: list[str] = []
+    for _, groups in variants:
+        for g in main_nets(groups):
+            if g.key not in rows:
+                rows.append(g.key)
+    by_key = [{g.key: g for g in groups} for _, groups in variants]
+    for key in rows:
+        label = next(d[key].label for d in by_key if key in d)
+        cells = []
+        for d in by_key:
+            g = d.get(key)
+            if g is None:
+                cells.append("n/a | n/a | n/a | n/a")
+                continue
+            be = g.values("best_epoch")
+            bes = f"{sum(be) / len(be):.0f}" + (f" ± {_std(be):.0f}" if len(be) > 1 else "")
+            cells.append(
+                f"{pm(g, 'train')} | {pm(g, 'test')} | "
+                f"{pm(g, 'test.class_averaged_accuracy')} | {bes}"
+            )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "The paper's findings in each variant:", ""]
+    per_variant = [findings(groups) for _, groups in variants]
+    for i, first in enumerate(per_variant[0]):
+        lines.append(f"- **{first.claim}**")
+        for name, fs in zip(names, per_variant, strict=True):
+            lines.append(f"  - {name}: **{fs[i].verdict}**. {fs[i].evidence}.")
+    lines += ["", *_VERDICT_NOTE, ""]
+    return lines
+
+
+def _std(values: Sequence[float]) -> float:
+    m = sum(values) / len(values)
+    return math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+_VERDICT_NOTE = (
+    '"holds": the difference has the paper\'s sign and exceeds one standard error of the '
+    'difference (from the seed-to-seed spread); "holds weakly": right sign, within one '
+    'standard error; "holds in part": some of the comparisons do not hold. One standard '
+    "error is a weak criterion, not a significance test: with 2-5 seeds per net the "
+    "standard errors are themselves rough (1-4 degrees of freedom), and a difference of "
+    "less than about 3 standard errors could be seed noise.",
+)
 
 
 REPORT = PaperReport(
     reference=paper_figures,
     sections=sections,
+    compare=compare_variants,
     figures=(
         Figure("context", "test accuracy vs context", context_figure),
         Figure("learning_curves", "learning curves", curves_figure),

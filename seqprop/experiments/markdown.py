@@ -2,7 +2,9 @@
 
 Accuracies are framewise (the share of labelled frames classified correctly,
 as Graves & Schmidhuber 2005 report them), shown in percent, as the mean ±
-standard deviation over a grid point's seeds.
+standard deviation over a grid point's seeds. The class-averaged accuracy is
+the mean over the classes of each class's frame accuracy (every phone counts
+once, however rare).
 """
 
 from __future__ import annotations
@@ -77,9 +79,9 @@ def nets_table(groups: Sequence[NetSummary], reference: Reference) -> list[str]:
     """One row per net: weights, runs, accuracies, epochs, speed and the published
     figures that ``reference`` gives for it."""
     lines = [
-        "| net | weights | runs | train % | validation % | test % | best epoch | "
-        "epochs run | stopped by cap | s/epoch | paper test % | paper epochs |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| net | weights | runs | train % | validation % | test % | test class-avg % | "
+        "best epoch | epochs run | stopped by cap | s/epoch | paper test % | paper epochs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for g in groups:
         p = reference(g.first) or {}
@@ -87,7 +89,7 @@ def nets_table(groups: Sequence[NetSummary], reference: Reference) -> list[str]:
         lines.append(
             f"| {g.label} | {g.first.get('n_parameters', 'n/a'):,} | {len(g.runs)} | "
             f"{pm(g, 'train')} | {pm(g, 'validation')} | {pm(g, 'test')} | "
-            f"{_epochs_text(g)} | {sum(ep) / len(ep):.0f} | "
+            f"{pm(g, 'test.class_averaged_accuracy')} | {_epochs_text(g)} | {sum(ep) / len(ep):.0f} | "
             f"{g.n_capped}/{len(g.runs)} | {g.mean('seconds_per_epoch'):.2f} | "
             f"{p.get('test', '')} | {p.get('epochs', '')} |"
         )

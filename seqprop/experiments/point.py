@@ -219,6 +219,7 @@ def _split_summary(result: Any) -> dict[str, Any]:
         "n_frames": int(result.n_frames),
         "loss": float(result.loss),
         "frame_accuracy": float(result.frame_accuracy),
+        "class_averaged_accuracy": float(result.class_averaged_accuracy),
         "majority_accuracy": float(result.majority_accuracy),
         "folded_accuracy": folded.get("frame_accuracy"),
     }
@@ -259,6 +260,8 @@ def _result(
         "kind": m.kind,
         "hidden_size": m.hidden_size,
         "delay": m.delay,
+        "reverse": m.reverse,
+        "class_weighting": m.class_weighting,
         "window": m.window,
         "gradient": m.gradient,
         "n_parameters": int(trainer.net.num_parameters),

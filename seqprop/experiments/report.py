@@ -57,11 +57,17 @@ class PaperReport:
         findings checked on the runs), placed after the setup.
     figures : sequence of Figure
         The paper's figures, shown under "Figures" after its sections.
+    compare : callable(variants) -> list of str, optional
+        Markdown lines comparing variants of the grid (e.g. the paper's unit
+        functions and tanh), given ``[(label, groups), ...]`` with the
+        report's own runs first; placed before the paper's sections when
+        :func:`write_report` is given other variants.
     """
 
     reference: Reference
     sections: Callable[[Sequence[NetSummary]], list[str]]
     figures: Sequence[Figure] = ()
+    compare: Callable[[Sequence[tuple[str, Sequence[NetSummary]]]], list[str]] | None = None
 
 
 def write_report(
@@ -72,6 +78,8 @@ def write_report(
     command: str | None = None,
     title: str | None = None,
     paper: PaperReport | None = None,
+    label: str | None = None,
+    variants: Mapping[str, str | os.PathLike[str]] | None = None,
 ) -> Path:
     """Write the results of the runs in ``out`` as Markdown (and PNG figures).
 
@@ -91,6 +99,12 @@ def write_report(
     paper : PaperReport, optional
         The paper's sections and figures; default: Graves & Schmidhuber (2005),
         :data:`seqprop.experiments.graves2005.REPORT`.
+    label : str, optional
+        Name of this grid's variant in a comparison (default: ``out``'s name).
+    variants : mapping of label -> path, optional
+        Output directories of other variants of the grid, compared with this
+        one by the paper's ``compare`` section (their own reports are written
+        separately).
 
     Returns
     -------
@@ -126,6 +140,14 @@ def write_report(
 
     lines = _header(out, grid_info, command, title)
     lines += _setup(results, load_invocations(out / INVOCATIONS_NAME))
+    if variants and paper.compare is not None:
+        compared = [(label or out.name, groups)]
+        for name, path in variants.items():
+            other, _ = collect_results(path)
+            if not other:
+                raise SeqpropError(f"{path}: no finished run (no */{RESULT_NAME}) to compare")
+            compared.append((name, summarise(other)))
+        lines += paper.compare(compared)
     lines += paper.sections(groups)
     if paper.figures:
         lines += _figures_section(paper.figures, drawn, rel)

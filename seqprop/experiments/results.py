@@ -104,11 +104,14 @@ class NetSummary:
         return self.runs[0]
 
     def values(self, what: str) -> list[float]:
-        """Per-run values: ``train``/``validation``/``test`` (accuracy), or a result key."""
+        """Per-run values: ``train``/``validation``/``test`` (frame accuracy),
+        ``SPLIT.KEY`` (a key of a split's scores, e.g. ``test.class_averaged_accuracy``),
+        or a result key."""
         out = []
         for r in self.runs:
-            if what in ("train", "validation", "test"):
-                v = (r.get("splits", {}).get(what) or {}).get("frame_accuracy")
+            split, _, key = what.partition(".")
+            if split in ("train", "validation", "test"):
+                v = (r.get("splits", {}).get(split) or {}).get(key or "frame_accuracy")
             else:
                 v = r.get(what)
             if v is not None:
@@ -177,15 +180,22 @@ def _sort_value(v: Any) -> tuple[int, Any]:
 
 
 # ===================================================================== choosing nets
+_PLAIN = {"reverse": False, "class_weighting": "none"}
+"""Result keys of the variants a plain net does not have (and their values in one):
+a net run on the reversed sequence, a class-weighted error."""
+
+
 def nets_of(groups: Sequence[NetSummary], kind: str, **params: Any) -> list[NetSummary]:
     """The groups of model ``kind`` trained with the full gradient whose results have
-    the given values (e.g. ``delay=0``)."""
+    the given values (e.g. ``delay=0``); plain nets (forwards, unweighted error) unless
+    ``reverse`` or ``class_weighting`` is given."""
+    want = {**_PLAIN, **params}
     out = []
     for g in groups:
         r = g.first
         if r.get("kind") != kind or r.get("gradient", "full") != "full":
             continue
-        if all(r.get(k) == v for k, v in params.items()):
+        if all(r.get(k, _PLAIN.get(k)) == v for k, v in want.items()):
             out.append(g)
     return out
 

@@ -10,11 +10,18 @@ Targets ``y`` are (T, B) int, ``-1`` meaning "no target at this frame";
 outputs are (T, B, K) probabilities. The metric is the frame error: the
 fraction of labelled frames whose most probable class (the first maximum) is
 not the target.
+
+Class weights (optional, ``class_weights``; ``docs/HEADS.md`` section 3.1):
+a frame with target ``c`` contributes ``w_c (-ln y_c)`` to the loss and
+``w_c (y - onehot(c))`` to the gradient, as in the paper's class-weighted
+BLSTM (section 5.3). The frame error and the number of scored frames are
+unweighted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +29,7 @@ from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
 from seqprop.layers import frame_matmul
 
-__all__ = ["SoftmaxHead"]
+__all__ = ["SoftmaxHead", "inverse_frequency_weights"]
 
 
 @register_head
@@ -31,12 +38,32 @@ class SoftmaxHead(Head):
 
     Parameters: ``W`` (K, D), ``b`` (K,). Counts: ``frames`` (labelled
     frames scored) and ``errors`` (of those, frames misclassified).
+
+    Options
+    -------
+    class_weights : sequence of K floats, optional
+        ``w_c >= 0``, finite: scale the loss and gradient of every frame whose
+        target is class ``c`` by ``w_c``. None (default): every weight 1, the
+        unweighted loss, computed exactly as without this option.
     """
 
     name = "softmax"
+    option_names = ("class_weights",)
     target_kind = TargetKind.FRAME_CLASS
     count_names = ("frames", "errors")
     selection = "frame_error"
+
+    def __init__(self, input_size: int, num_classes: int, *, class_weights=None) -> None:
+        super().__init__(input_size, num_classes)
+        self.class_weights = (
+            None if class_weights is None else _check_weights(class_weights, self.num_classes)
+        )
+
+    def options(self) -> dict[str, Any]:
+        """``{"class_weights": [...]}`` when weighted, else nothing (specs stay unchanged)."""
+        if self.class_weights is None:
+            return {}
+        return {"class_weights": [float(w) for w in self.class_weights]}
 
     def prepare_targets(self, y, valid: np.ndarray) -> np.ndarray:
         """(T, B) int targets -> (T*B,) int64 with -1 past each length."""
@@ -71,6 +98,10 @@ class SoftmaxHead(Head):
         probs = np.empty_like(logits)
         dlogits = np.empty_like(logits)
         loss_sum, n, n_correct = softmax_xent(logits, targets, probs, dlogits)
+        if self.class_weights is not None:
+            w = self._frame_weights(targets, logits.dtype)
+            loss_sum = float(np.dot(w, _frame_nll(logits, targets)))
+            dlogits *= w[:, None]
         loss = loss_sum
         if reduction == "mean":
             scale = 1.0 / n if n else 0.0
@@ -85,8 +116,18 @@ class SoftmaxHead(Head):
     def score(self, p, h, lengths, targets):
         logits, _ = self._logits(p, h)
         total, n, correct = xent_counts(logits, targets)
+        if self.class_weights is not None:
+            w = self._frame_weights(targets, logits.dtype)
+            total = float(np.dot(w, _frame_nll(logits, targets)))
         counts = {"frames": int(n), "errors": int(n - correct)}
         return StepResult(float(total), float(total), int(n), counts)
+
+    def _frame_weights(self, targets: np.ndarray, dtype) -> np.ndarray:
+        """(T*B,) weight of each frame's target class, 0 on frames not scored."""
+        w = np.zeros(targets.shape[0], dtype=dtype)
+        scored = targets >= 0
+        w[scored] = self.class_weights[targets[scored]]
+        return w
 
     def predict_proba(self, p, h, lengths):
         """Class probabilities per frame, (T, B, K); zero past each length."""
@@ -117,3 +158,65 @@ class SoftmaxHead(Head):
         from seqprop.evaluation import FrameConfusion
 
         return FrameConfusion(class_names)
+
+
+def _check_weights(class_weights, num_classes: int) -> np.ndarray:
+    """``class_weights`` as a (K,) float64 array; ValueError naming what is wrong."""
+    try:
+        w = np.asarray(class_weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"class_weights must be {num_classes} numbers, got {class_weights!r}"
+        ) from None
+    if w.shape != (num_classes,):
+        raise ValueError(
+            f"class_weights must have one weight per class, shape ({num_classes},), "
+            f"got shape {w.shape}"
+        )
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"class_weights[{k}] = {w[k]} is not a finite number >= 0")
+    return w
+
+
+def _frame_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(N,) ``-ln softmax(logits)[target]`` per frame (log-sum-exp), 0 where target is -1."""
+    m = logits.max(axis=1)
+    lse = m + np.log(np.exp(logits - m[:, None]).sum(axis=1))
+    scored = targets >= 0
+    nll = np.zeros(logits.shape[0], dtype=logits.dtype)
+    rows = np.flatnonzero(scored)
+    nll[rows] = lse[rows] - logits[rows, targets[rows]]
+    return nll
+
+
+def inverse_frequency_weights(class_counts) -> list[float]:
+    """Class weights inversely proportional to class frequency, mean 1 over the frames.
+
+    With ``n_c`` labelled training frames of class ``c``, ``N = sum_c n_c`` and
+    ``K'`` the number of classes with ``n_c > 0``: ``w_c = N / (K' n_c)``, and
+    ``w_c = 0`` for a class with no training frame (no frame can carry its
+    weight in training; a test frame of such a class adds nothing to the
+    loss). Then ``sum_c n_c w_c = N``: the mean weight over the training
+    frames is 1, so the weighted loss has the scale of the unweighted one
+    (``docs/HEADS.md`` section 3.1; Graves & Schmidhuber 2005, section 5.3).
+
+    Parameters
+    ----------
+    class_counts : (K,) array_like of int >= 0
+        Labelled frames per class (e.g. ``Dataset.class_counts()``).
+
+    Returns
+    -------
+    list of K floats
+    """
+    n = np.asarray(class_counts, dtype=np.float64)
+    if n.ndim != 1 or n.size == 0 or not np.isfinite(n).all() or (n < 0).any():
+        raise ValueError(f"class_counts must be a 1-D array of counts >= 0, got {class_counts!r}")
+    present = n > 0
+    if not present.any():
+        raise ValueError("class_counts are all 0: no labelled frame to weight")
+    w = np.zeros_like(n)
+    w[present] = n.sum() / (np.count_nonzero(present) * n[present])
+    return [float(v) for v in w]

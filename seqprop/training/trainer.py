@@ -63,6 +63,7 @@ from seqprop.data import (
 from seqprop.errors import CheckpointError, ConfigError, DataError, SeqpropError
 from seqprop.evaluation import EvaluationResult, evaluate, score
 from seqprop.heads import TargetKind, get_head
+from seqprop.heads.softmax import inverse_frequency_weights
 from seqprop.optim import Optimizer, make_optimizer
 from seqprop.training.callbacks import Callback, Checkpointer, MetricsLog, ProgressBar
 from seqprop.training.checks import DivergenceWatch, warn_unlearnable
@@ -613,12 +614,16 @@ class Trainer:
         try:
             if state is not None:
                 return make_network(**state.spec)
+            weights = {}
+            if cfg.model.class_weighting == "inverse_frequency":
+                weights["class_weights"] = inverse_frequency_weights(self.train_data.class_counts())
             return make_network(
                 input_size=self.train_data.input_size,
                 num_classes=self.train_data.num_classes,
                 random_state=_new_rng(cfg.train.seed, 0),
                 **cfg.model.network_options(),
                 **self._target_statistics(),
+                **weights,
             )
         except ValueError as exc:
             raise ConfigError(f"[model]: {exc}") from None
