@@ -97,7 +97,7 @@ RATIO_TARGETS = {
     **{("mlp", mode, dtype): 1.0 for mode in MODES for dtype in DTYPES},
 }
 #: RNNLIB (the paper authors' C++ library), BLSTM, float64, one thread, online
-#: updates: quoted from DESIGN.md section 6, not measured by this script.
+#: updates: quoted in docs/NOTES.md (reference figures), not measured by this script.
 RNNLIB_QUOTED = "5,000-6,000"
 #: A figure whose repeated timings differ by more than this factor is marked noisy.
 NOISY = 1.25
@@ -967,7 +967,7 @@ def format_report(report: dict[str, Any]) -> str:
         )
         out.append("")
         out.append(
-            "RNNLIB figure: quoted from DESIGN.md section 6 (float64, one thread, online), "
+            "RNNLIB figure: quoted in docs/NOTES.md (float64, one thread, online), "
             "not measured by this script."
         )
     targeted = [r for r in report["speed"] if (r["net"], r["mode"], r["dtype"]) in RATIO_TARGETS]

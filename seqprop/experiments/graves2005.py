@@ -434,7 +434,7 @@ def sections(groups: Sequence[NetSummary]) -> list[str]:
         "## Main comparison",
         "",
         "Best delay and window chosen on the validation set. Frame accuracy (%) of the "
-        "best-on-validation weights; paper figures: TIMIT, full-size nets (DESIGN.md section 1).",
+        "best-on-validation weights; paper figures: TIMIT, full-size nets (docs/NOTES.md, reference figures).",
         "",
         *nets_table(main_nets(groups), paper_figures),
         "",
