@@ -31,8 +31,10 @@ from seqprop.errors import ConfigError, DataError
 from seqprop.heads import StepResult, TargetKind
 
 __all__ = [
+    "ConfusionSummary",
     "EvaluationResult",
     "FrameConfusion",
+    "confusion_summary",
     "Preprocessor",
     "check_dataset_matches",
     "delay_sequence",
@@ -327,24 +329,58 @@ class FrameConfusion:
         )
 
     def result(self, n_sequences: int) -> EvaluationResult:
-        confusion = self.confusion
-        n = int(confusion.sum())
-        class_frames = confusion.sum(axis=1)
-        correct = np.diag(confusion)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            class_acc = np.where(class_frames > 0, correct / np.maximum(class_frames, 1), np.nan)
+        c = confusion_summary(self.confusion)
         return EvaluationResult(
             n_sequences=n_sequences,
-            n_frames=n,
-            loss=self.loss / n if n else float("nan"),
-            frame_accuracy=float(correct.sum() / n) if n else float("nan"),
+            n_frames=c.n,
+            loss=self.loss / c.n if c.n else float("nan"),
+            frame_accuracy=c.accuracy,
             class_names=self.class_names,
-            class_frames=class_frames,
-            class_accuracy=class_acc,
-            confusion=confusion,
-            majority_accuracy=float(class_frames.max() / n) if n else float("nan"),
-            folded=_folded_accuracy(confusion, self.class_names),
+            class_frames=c.per_class,
+            class_accuracy=c.class_accuracy,
+            confusion=self.confusion,
+            majority_accuracy=c.majority_accuracy,
+            folded=_folded_accuracy(self.confusion, self.class_names),
         )
+
+
+@dataclass(frozen=True)
+class ConfusionSummary:
+    """What a confusion matrix ``confusion[target, predicted]`` says (NaN with nothing scored).
+
+    Attributes
+    ----------
+    n : int
+        Scored units (frames, sequences).
+    per_class : (K,) int ndarray
+        Scored units per target class.
+    class_accuracy : (K,) float ndarray
+        Accuracy per target class (NaN for a class with none).
+    accuracy, majority_accuracy : float
+        Overall accuracy, and that of always answering the most frequent class.
+    """
+
+    n: int
+    per_class: np.ndarray
+    class_accuracy: np.ndarray
+    accuracy: float
+    majority_accuracy: float
+
+
+def confusion_summary(confusion: np.ndarray) -> ConfusionSummary:
+    """Accuracies of a confusion matrix: the classification evaluators' shared arithmetic."""
+    n = int(confusion.sum())
+    per_class = confusion.sum(axis=1)
+    correct = np.diag(confusion)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        class_acc = np.where(per_class > 0, correct / np.maximum(per_class, 1), np.nan)
+    return ConfusionSummary(
+        n=n,
+        per_class=per_class,
+        class_accuracy=class_acc,
+        accuracy=float(correct.sum() / n) if n else float("nan"),
+        majority_accuracy=float(per_class.max() / n) if n else float("nan"),
+    )
 
 
 def _folded_accuracy(confusion: np.ndarray, class_names: Sequence[str]) -> dict[str, Any] | None:

@@ -25,8 +25,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from seqprop.options import REDUCTIONS  # noqa: F401 (re-exported for the heads)
-
 __all__ = ["HEADS", "Head", "StepResult", "TargetKind", "get_head", "register_head"]
 
 

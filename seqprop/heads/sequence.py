@@ -290,21 +290,17 @@ class SequenceConfusion:
         self.loss -= float(np.log(max(proba[c], np.finfo(np.float64).tiny)))
 
     def result(self, n_sequences: int) -> SequenceEvaluationResult:
-        confusion = self.confusion
-        n = int(confusion.sum())
-        per_class = confusion.sum(axis=1)
-        correct = np.diag(confusion)
-        nan = float("nan")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            class_acc = np.where(per_class > 0, correct / np.maximum(per_class, 1), np.nan)
+        from seqprop.evaluation import confusion_summary
+
+        c = confusion_summary(self.confusion)
         return SequenceEvaluationResult(
             n_sequences=n_sequences,
-            n_scored=n,
-            loss=self.loss / n if n else nan,
-            sequence_accuracy=float(correct.sum() / n) if n else nan,
+            n_scored=c.n,
+            loss=self.loss / c.n if c.n else float("nan"),
+            sequence_accuracy=c.accuracy,
             class_names=self.class_names,
-            class_sequences=per_class,
-            class_accuracy=class_acc,
-            confusion=confusion.copy(),
-            majority_accuracy=float(per_class.max() / n) if n else nan,
+            class_sequences=c.per_class,
+            class_accuracy=c.class_accuracy,
+            confusion=self.confusion.copy(),
+            majority_accuracy=c.majority_accuracy,
         )
