@@ -29,7 +29,7 @@ from contextlib import contextmanager
 
 _num_threads: int | None = None
 _executor: ThreadPoolExecutor | None = None
-_controller = None
+_blas_libs = None
 _limit_depth = 0  # blas_single_thread contexts currently open (any thread)
 _limit_lock = threading.Lock()
 
@@ -57,22 +57,41 @@ def set_num_threads(n: int | None) -> None:
     _num_threads = None if n is None else min(int(n), 2)
 
 
+def _blas_libraries():
+    """threadpoolctl's controllers of every loaded BLAS library (looked up once)."""
+    global _blas_libs
+    if _blas_libs is None:
+        import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls)
+        from threadpoolctl import ThreadpoolController
+
+        _blas_libs = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas_libs
+
+
 @contextmanager
 def blas_single_thread():
-    """Hold every loaded BLAS library to one thread (nested uses cost nothing)."""
-    global _controller, _limit_depth
+    """Hold every loaded BLAS library to one thread (nested uses cost nothing).
+
+    Each library's own thread count is read on entry and put back on exit
+    (a few microseconds: threadpoolctl's controllers, looked up once).
+    """
+    global _limit_depth
     with _limit_lock:
         outermost = _limit_depth == 0
         _limit_depth += 1
     try:
         if outermost:
-            if _controller is None:
-                import scipy.linalg.cython_blas  # noqa: F401  (the BLAS numba's np.dot calls)
-                from threadpoolctl import ThreadpoolController
-
-                _controller = ThreadpoolController()
-            with _controller.limit(limits=1, user_api="blas"):
+            libs = _blas_libraries()
+            before = [lib.get_num_threads() for lib in libs]
+            for lib, n in zip(libs, before, strict=True):
+                if n != 1:
+                    lib.set_num_threads(1)
+            try:
                 yield
+            finally:
+                for lib, n in zip(libs, before, strict=True):
+                    if n != 1:
+                        lib.set_num_threads(n)
         else:
             yield
     finally:

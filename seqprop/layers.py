@@ -25,7 +25,12 @@ import numpy as np
 
 from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
-from seqprop.kernels.lstm import lstm_backward, lstm_forward
+from seqprop.kernels.lstm import (
+    lstm_backward,
+    lstm_forward,
+    lstm_layer_backward,
+    lstm_layer_forward,
+)
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
 from seqprop.options import ACTIVATIONS
 
@@ -245,6 +250,21 @@ class Layer:
     def backward(self, p, g, cache, d_out, need_input_grad=True):
         raise NotImplementedError
 
+    def forward_task(self, p, x, lengths):
+        """:meth:`forward` as a callable returning ``(out, cache)``, for another thread.
+
+        A layer whose pass is mostly compiled code does its Python work (work
+        arrays, argument checks) here, on the calling thread, and returns a
+        callable that does little but call the kernels: two such callables
+        run on two threads without waiting for each other's Python to release
+        the GIL. The default defers everything to :meth:`forward`.
+        """
+        return lambda: self.forward(p, x, lengths)
+
+    def backward_task(self, p, g, cache, d_out, need_input_grad=True):
+        """:meth:`backward` as a callable returning dE/dx (or None); see :meth:`forward_task`."""
+        return lambda: self.backward(p, g, cache, d_out, need_input_grad)
+
 
 class LSTM(Layer):
     """One direction of LSTM memory blocks, one cell per block.
@@ -284,56 +304,102 @@ class LSTM(Layer):
         return {"W_ih": (4 * H, I), "W_hh": (4 * H, H), "b": (4 * H,), "w_peep": (3, H)}
 
     def forward(self, p, x, lengths):
+        return self.forward_task(p, x, lengths)()
+
+    def backward(self, p, g, cache, d_out, need_input_grad=True):
+        return self.backward_task(p, g, cache, d_out, need_input_grad)()
+
+    def forward_task(self, p, x, lengths):
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
         ws = self.work
         xp = ws.array("xp", (T, B, G), x.dtype)
-        frame_matmul(x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G), split=self.split_batch)
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
         act = ws.array("act", (T, B, G), x.dtype)
         cell = ws.array("cell", (T, B, H), x.dtype)
         hcell = ws.array("hcell", (T, B, H), x.dtype)
         out = ws.array("out", (T, B, H), x.dtype)
         bias, peep, rev, code = p["b"], p["w_peep"], self.reverse, self._squash_code
-        _run_recurrence(
-            lambda order: lstm_forward(
-                xp, bias, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
-            ),
-            lengths,
-            self.split_batch,
-        )
-        return out, (x, lengths, act, cell, hcell, out)
+        x2, w_ih_t, xp2 = x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G)
+        cache = (x, lengths, act, cell, hcell, out)
+        if not self.split_batch:  # the whole pass in one compiled call
+            order = _order(lengths)
 
-    def backward(self, p, g, cache, d_out, need_input_grad=True):
+            def run():
+                with blas_single_thread():
+                    lstm_layer_forward(
+                        x2, w_ih_t, xp2, bias, w_hh_t, peep, lengths, order, rev, code,
+                        act, cell, hcell, out,
+                    )  # fmt: skip
+                return out, cache
+
+            return run
+
+        def run_split():
+            frame_matmul(x2, w_ih_t, xp2, split=True)
+            _run_recurrence(
+                lambda order: lstm_forward(
+                    xp, bias, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
+                ),
+                lengths,
+                True,
+            )
+            return out, cache
+
+        return run_split
+
+    def backward_task(self, p, g, cache, d_out, need_input_grad=True):
         x, lengths, act, cell, hcell, out = cache
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
-        delta = self.work.array("delta", (T, B, G), x.dtype)
+        ws = self.work
+        delta = ws.array("delta", (T, B, G), x.dtype)
         d_out = np.ascontiguousarray(d_out)
         w_hh, peep, rev, code = p["W_hh"], p["w_peep"], self.reverse, self._squash_code
+        w_hh_t = np.ascontiguousarray(w_hh.T)
         trunc = self.gradient == "truncated"
-        _run_recurrence(
-            lambda order: lstm_backward(
-                d_out, w_hh, peep, lengths, order, rev, code, trunc, act, cell, hcell, delta
-            ),
-            lengths,
-            self.split_batch,
-        )
-        D = _recurrent_weight_grads(g, delta, x, out, self.reverse, self.split_batch)
-        if T > 1:
-            d_pairs_s, s_prev = _prev_pairs(delta, cell, self.reverse)
-            g["w_peep"][0] = np.einsum("nh,nh->h", d_pairs_s[:, :H], s_prev)
-            g["w_peep"][1] = np.einsum("nh,nh->h", d_pairs_s[:, H : 2 * H], s_prev)
-        else:
-            g["w_peep"][:2] = 0.0
-        g["w_peep"][2] = np.einsum("nh,nh->h", D[:, 3 * H :], cell.reshape(T * B, H))
-        if not need_input_grad:
-            return None
-        dx = self.work.array("dx", (T, B, I), x.dtype)
-        frame_matmul(D, p["W_ih"], dx.reshape(T * B, I), split=self.split_batch)
-        return dx
+        dx = ws.array("dx", (T, B, I), x.dtype) if need_input_grad else None
+        if not self.split_batch:  # the whole pass in one compiled call
+            order = _order(lengths)
+            d_pairs, h_prev = _prev_pairs(delta, out, rev)
+            ones = np.ones(T * B, x.dtype)
+            dx2 = dx.reshape(T * B, I) if need_input_grad else np.empty((0, I), x.dtype)
+
+            def run():
+                g["w_peep"][...] = 0.0
+                with blas_single_thread():
+                    lstm_layer_backward(
+                        d_out, w_hh, w_hh_t, peep, lengths, order, rev, code, trunc,
+                        act, cell, hcell, delta, g["w_peep"], x.reshape(T * B, I), d_pairs.T,
+                        h_prev, ones, g["W_ih"], g["W_hh"], g["b"], p["W_ih"], dx2,
+                    )  # fmt: skip
+                return dx
+
+            return run
+
+        def run_split():
+            g_peeps = {}  # each share of the batch sums its own peephole gradients
+
+            def kernel(order):
+                g_peep = g_peeps[int(order[0])] = np.zeros((3, H), x.dtype)
+                lstm_backward(
+                    d_out, w_hh, w_hh_t, peep, lengths, order, rev, code, trunc,
+                    act, cell, hcell, delta, g_peep,
+                )  # fmt: skip
+
+            _run_recurrence(kernel, lengths, True)
+            shares = [g_peeps[b] for b in sorted(g_peeps)]  # added in a fixed order
+            np.copyto(g["w_peep"], shares[0])
+            for share in shares[1:]:
+                g["w_peep"] += share
+            D = _recurrent_weight_grads(g, delta, x, out, rev, True)
+            if need_input_grad:
+                frame_matmul(D, p["W_ih"], dx.reshape(T * B, I), split=True)
+            return dx
+
+        return run_split
 
 
 class RNN(Layer):
@@ -557,9 +623,10 @@ class Bidirectional(Layer):
 
     def forward(self, p, x, lengths):
         pf, pb = _sub(p, "fwd."), _sub(p, "bwd.")
-        (of, cf), (ob, cb) = run_pair(
-            lambda: self.fwd.forward(pf, x, lengths), lambda: self.bwd.forward(pb, x, lengths)
-        )
+        # each direction's Python work here; the two threads then run compiled code only
+        task_f = self.fwd.forward_task(pf, x, lengths)
+        task_b = self.bwd.forward_task(pb, x, lengths)
+        (of, cf), (ob, cb) = run_pair(task_f, task_b)
         out = self.work.array("out", (*of.shape[:2], self.output_size), of.dtype)
         np.concatenate((of, ob), axis=2, out=out)
         return out, (cf, cb)
@@ -574,8 +641,8 @@ class Bidirectional(Layer):
         db[...] = d_out[:, :, Hf:]
         pf, pb, gf, gb = _sub(p, "fwd."), _sub(p, "bwd."), _sub(g, "fwd."), _sub(g, "bwd.")
         dxf, dxb = run_pair(
-            lambda: self.fwd.backward(pf, gf, cf, df, need_input_grad),
-            lambda: self.bwd.backward(pb, gb, cb, db, need_input_grad),
+            self.fwd.backward_task(pf, gf, cf, df, need_input_grad),
+            self.bwd.backward_task(pb, gb, cb, db, need_input_grad),
         )
         if not need_input_grad:
             return None

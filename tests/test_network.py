@@ -95,6 +95,26 @@ def test_gradient_matches_reference_finite_differences(kind, kw, gradient):
         )
 
 
+@pytest.mark.parametrize("kind", ["blstm", "lstm"])
+@pytest.mark.parametrize("gradient", ["full", "truncated"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_one_sequence_gradient_matches_reference(kind, gradient, dtype):
+    """Online training (one sequence): the recurrent products are matrix-vector products
+    and the peephole gradients are summed inside the backward kernel."""
+    net = build(kind, gradient=gradient, dtype=dtype)
+    x, y, lengths = batch(T=9, lengths=(9,))
+    _, grads = net.loss_and_grad(x, y, lengths)
+    numeric = ref.numeric_gradient(
+        net.spec, params64(net), x, y, lengths, truncated=gradient == "truncated"
+    )
+    rtol = 1e-5 if dtype == "float64" else 2e-3
+    for name in grads:
+        scale = np.abs(numeric[name]).max()
+        np.testing.assert_allclose(
+            grads[name], numeric[name], rtol=rtol, atol=rtol * 0.1 * scale, err_msg=name
+        )
+
+
 @pytest.mark.parametrize("kind", ["rnn", "brnn"])
 @pytest.mark.parametrize("gradient", ["full", "truncated"])
 def test_logistic_recurrent_units_are_logistic(kind, gradient):

@@ -10,7 +10,9 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``bias``    (G,)      ``b``, added to ``xp`` as each frame is read (one pass over
   memory fewer than adding it to ``xp`` first; the same arithmetic)
 - ``w_hh_t``  (H, G)    transpose of ``W_hh`` (C-contiguous), forward pass
-- ``w_hh``    (G, H)    ``W_hh`` (C-contiguous), backward pass
+- ``w_hh``    (G, H)    ``W_hh`` (C-contiguous), backward pass (with ``w_hh_t``: one
+  sequence's ``W_hh^T delta(t+1)`` is a matrix-vector product with ``w_hh_t``,
+  faster than a one-row matrix product with ``w_hh``)
 - ``peep``    (3, H)    peephole weights, rows p_i, p_f, p_o
 - ``lengths`` (B,)      frames per sequence; ``order`` (S,) the indices of the
   sequences to process (all of the batch, or a share of it that another
@@ -21,6 +23,7 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``out``     (T, B, H) cell outputs b(t)
 - ``d_out``   (T, B, H) dE/db(t) from the layer above
 - ``delta``   (T, B, G) dE/da for the four pre-activations
+- ``g_peep``  (3, H)    peephole gradients, added to by the backward pass
 
 Sequence ``b`` occupies frames ``0 .. lengths[b]-1``; with ``reverse`` it is
 processed from its own last frame to its first. The sequences advance in
@@ -128,13 +131,29 @@ def lstm_forward(
 
 @jit
 def lstm_backward(
-    d_out, w_hh, peep, lengths, order, reverse, squash_code, truncated, act, cell, hcell, delta
+    d_out,
+    w_hh,
+    w_hh_t,
+    peep,
+    lengths,
+    order,
+    reverse,
+    squash_code,
+    truncated,
+    act,
+    cell,
+    hcell,
+    delta,
+    g_peep,
 ):
-    """Backward pass through time; fills ``delta``.
+    """Backward pass through time; fills ``delta`` and adds to ``g_peep``.
 
     ``truncated`` selects the truncated gradient (``docs/EQUATIONS.md``): no
     error through ``W_hh b(t-1)`` and none through the input/forget-gate
     peepholes' ``s(t-1)``; error still flows through the cell state.
+    ``g_peep`` gains the peephole gradients of the sequences in ``order``,
+    summed over their frames as the pass goes: ``delta_i(t) s(t-1)``,
+    ``delta_f(t) s(t-1)`` and ``delta_o(t) s(t)`` (rows p_i, p_f, p_o).
     """
     _, B, G = delta.shape
     H = G // 4
@@ -151,7 +170,10 @@ def lstm_backward(
     for k in range(active.shape[0] - 1, -1, -1):
         n_act = active[k]  # a sequence joins at its last step, its "next" rows still zero
         if not truncated:
-            np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
+            if n_act == 1:
+                np.dot(w_hh_t, d_next[0], e_rec[0])
+            else:
+                np.dot(d_next[:n_act], w_hh, e_rec[:n_act])
         for i in range(n_act):
             b = order[i]
             t = step_frame(lengths[b], k, reverse)
@@ -169,12 +191,86 @@ def lstm_backward(
                 e_s += bf_next[i, j] * es_next[i, j]
                 if not truncated:
                     e_s += peep[0, j] * d_next[i, j] + peep[1, j] * d_next[i, H + j]
-                delta[t, b, j] = b_i * (one - b_i) * b_g * e_s
-                delta[t, b, H + j] = b_f * (one - b_f) * s_prev * e_s
+                d_i = b_i * (one - b_i) * b_g * e_s
+                d_f = b_f * (one - b_f) * s_prev * e_s
+                delta[t, b, j] = d_i
+                delta[t, b, H + j] = d_f
                 delta[t, b, H2 + j] = b_i * (one - q_sq * b_g * b_g) * e_s
                 delta[t, b, H3 + j] = d_o
+                g_peep[0, j] += d_i * s_prev
+                g_peep[1, j] += d_f * s_prev
+                g_peep[2, j] += d_o * cell[t, b, j]
                 es_next[i, j] = e_s
                 bf_next[i, j] = b_f
             for m in range(G):
                 d_next[i, m] = delta[t, b, m]
     zero_past_lengths(delta, lengths, order)
+
+
+@jit
+def lstm_layer_forward(
+    x2, w_ih_t, xp2, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
+):
+    """A whole forward pass of one direction: ``xp = x W_ih^T``, then :func:`lstm_forward`.
+
+    ``x2`` (T*B, I) the layer input, ``w_ih_t`` (I, G) ``W_ih`` transposed,
+    ``xp2`` (T*B, G) the input projections' storage (``xp`` flattened). One
+    compiled call, so that it runs on its own thread without the GIL.
+    """
+    T, B, _ = act.shape
+    np.dot(x2, w_ih_t, xp2)
+    xp = xp2.reshape((T, B, xp2.shape[1]))
+    lstm_forward(
+        xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
+    )
+
+
+@jit
+def lstm_layer_backward(
+    d_out,
+    w_hh,
+    w_hh_t,
+    peep,
+    lengths,
+    order,
+    reverse,
+    squash_code,
+    truncated,
+    act,
+    cell,
+    hcell,
+    delta,
+    g_peep,
+    x2,
+    d_pairs_t,
+    h_prev,
+    ones,
+    g_w_ih,
+    g_w_hh,
+    g_b,
+    w_ih,
+    dx2,
+):
+    """A whole backward pass of one direction: :func:`lstm_backward`, then the gradients.
+
+    Adds the peephole gradients to ``g_peep`` (zeroed by the caller) and
+    writes ``g_w_ih = D^T x``, ``g_b = 1^T D`` (``ones`` (T*B,)) and
+    ``g_w_hh = d_pairs_t h_prev`` (the pairs delta(t), b(t_prev) over all
+    frames, ``d_pairs_t`` (G, N) transposed, ``h_prev`` (N, H); N = 0 leaves
+    zeros), with ``D`` = ``delta`` flattened to (T*B, G); ``dx2 = D W_ih``
+    (T*B, I) unless ``dx2`` has no rows (no input gradient wanted).
+    """
+    T, B, G = delta.shape
+    lstm_backward(
+        d_out, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, truncated,
+        act, cell, hcell, delta, g_peep,
+    )  # fmt: skip
+    D = delta.reshape((T * B, G))
+    np.dot(D.T, x2, g_w_ih)
+    np.dot(ones, D, g_b)
+    if h_prev.shape[0] > 0:
+        np.dot(d_pairs_t, h_prev, g_w_hh)
+    else:
+        g_w_hh[...] = 0.0
+    if dx2.shape[0] > 0:
+        np.dot(D, w_ih, dx2)
