@@ -191,17 +191,18 @@ def lstm_backward(
                 e_s += bf_next[i, j] * es_next[i, j]
                 if not truncated:
                     e_s += peep[0, j] * d_next[i, j] + peep[1, j] * d_next[i, H + j]
-                d_i = b_i * (one - b_i) * b_g * e_s
-                d_f = b_f * (one - b_f) * s_prev * e_s
-                delta[t, b, j] = d_i
-                delta[t, b, H + j] = d_f
+                delta[t, b, j] = b_i * (one - b_i) * b_g * e_s
+                delta[t, b, H + j] = b_f * (one - b_f) * s_prev * e_s
                 delta[t, b, H2 + j] = b_i * (one - q_sq * b_g * b_g) * e_s
                 delta[t, b, H3 + j] = d_o
-                g_peep[0, j] += d_i * s_prev
-                g_peep[1, j] += d_f * s_prev
-                g_peep[2, j] += d_o * cell[t, b, j]
                 es_next[i, j] = e_s
                 bf_next[i, j] = b_f
+            # peephole gradients: a loop of its own, or the one above does not vectorise
+            for j in range(H):
+                s_prev = cell[tp, b, j] if k > 0 else zero
+                g_peep[0, j] += delta[t, b, j] * s_prev
+                g_peep[1, j] += delta[t, b, H + j] * s_prev
+                g_peep[2, j] += delta[t, b, H3 + j] * cell[t, b, j]
             for m in range(G):
                 d_next[i, m] = delta[t, b, m]
     zero_past_lengths(delta, lengths, order)
