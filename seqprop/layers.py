@@ -316,7 +316,7 @@ class LSTM(Layer):
         ws = self.work
         xp = ws.array("xp", (T, B, G), x.dtype)
         w_hh_t = np.ascontiguousarray(p["W_hh"].T)
-        act = ws.array("act", (T, B, G), x.dtype)
+        act = xp  # the kernel reads each frame's projections before it writes its gates there
         cell = ws.array("cell", (T, B, H), x.dtype)
         hcell = ws.array("hcell", (T, B, H), x.dtype)
         out = ws.array("out", (T, B, H), x.dtype)

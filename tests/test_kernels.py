@@ -1,4 +1,5 @@
-"""The kernels' building blocks on their own: expm1 accuracy and the lockstep schedule."""
+"""The kernels' building blocks on their own: expm1 accuracy, the lockstep schedule and the
+softmax kernel against a naive reference."""
 
 import numpy as np
 import pytest
@@ -112,3 +113,48 @@ def test_step_frame_and_zero_past_lengths():
     assert arr[:2, 0].all() and not arr[2:, 0].any()
     assert arr[:, 1].all()  # not in the order: untouched
     assert not arr[:, 2].any()
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+@pytest.mark.parametrize("N, K", [(150, 61), (7, 5), (64, 3), (1, 1)])
+def test_softmax_xent_against_naive_reference(dtype, rtol, N, K):
+    """Blocks of rows (64), odd K, ties for the maximum (first index wins), unscored rows."""
+    from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
+
+    rng = np.random.default_rng(N * 100 + K)
+    logits = (rng.normal(size=(N, K)) * 4).astype(dtype)
+    logits[::5, -1] = logits[::5].max(axis=1)  # a tie with an earlier maximum
+    targets = rng.integers(-1, K, size=N)
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p_ref = e / e.sum(axis=1, keepdims=True)
+    scored = targets >= 0
+    nll = np.log(e.sum(axis=1)) + z.max(axis=1) - z[np.arange(N), np.maximum(targets, 0)]
+    first_max = np.argmax(logits, axis=1)  # numpy: the first maximum
+    probs, dlogits = np.empty_like(logits), np.empty_like(logits)
+    total, n, correct = softmax_xent(logits, targets, probs, dlogits)
+    np.testing.assert_allclose(probs, p_ref, rtol=rtol, atol=rtol * 1e-3)
+    assert total == pytest.approx(nll[scored].sum(), rel=rtol * 10, abs=rtol)
+    assert n == scored.sum()
+    assert correct == (first_max[scored] == targets[scored]).sum()
+    d_ref = p_ref.copy()
+    d_ref[np.arange(N)[scored], targets[scored]] -= 1.0
+    d_ref[~scored] = 0.0
+    # p - 1 cancels: absolute error of a few ulp of 1
+    np.testing.assert_allclose(dlogits, d_ref, rtol=rtol, atol=4 * np.finfo(dtype).eps)
+    assert xent_counts(logits, targets) == pytest.approx((total, n, correct), rel=1e-12)
+    only = np.empty_like(logits)
+    softmax(logits, only)
+    np.testing.assert_array_equal(only, probs)
+
+
+def test_softmax_of_a_nan_row_stays_inside_the_row():
+    """A NaN logit (a diverged net) gives a NaN loss, never a search past the row's end."""
+    from seqprop.kernels.loss import softmax_xent
+
+    logits = np.array([[np.nan, 1.0, 2.0], [1.0, np.nan, 0.0], [0.0, 1.0, 1.0]])
+    probs, dlogits = np.empty_like(logits), np.empty_like(logits)
+    total, n, correct = softmax_xent(logits, np.array([2, 0, 1]), probs, dlogits)
+    assert np.isnan(total) and n == 3 and 0 <= correct <= 3
+    e = np.e
+    np.testing.assert_allclose(probs[2], [1 / (1 + 2 * e), e / (1 + 2 * e), e / (1 + 2 * e)])

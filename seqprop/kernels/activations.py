@@ -58,6 +58,20 @@ def expm1_into(x, out, ibuf):
     error accounts for that: they are within 1 ulp of float64 ``expm1``
     rounded to float32).
     """
+    _finish_f64(out, ibuf, _reduce_f64(x, out, ibuf), 1.0)
+
+
+@jit
+def exp_into(x, out, ibuf):
+    """``out[j] = exp(x[j])``: :func:`expm1_into`'s reduction and polynomial, with
+    ``2**k (exp(r) - 1) + 2**k`` as the last step (relative error of a few ulp)."""
+    _finish_f64(out, ibuf, _reduce_f64(x, out, ibuf), 0.0)
+
+
+@jit
+def _reduce_f64(x, out, ibuf):
+    """``out[j] = exp(r) - 1`` and ``ibuf[j]`` = the bits of ``2**k``, with
+    ``x[j] = k ln 2 + r``; returns n."""
     n = x.shape[0]
     for j in range(n):
         v = min(max(x[j], -700.0), 700.0)
@@ -78,10 +92,16 @@ def expm1_into(x, out, ibuf):
         q = q * r + 1.0
         out[j] = q * r  # exp(r) - 1
         ibuf[j] = (np.int64(k) + 1023) << 52  # bits of the float64 2**k
+    return n
+
+
+@jit
+def _finish_f64(out, ibuf, n, minus):
+    """``out = 2**k (exp(r) - 1) + 2**k - minus``: expm1 (``minus`` 1) or exp (0)."""
     scale = ibuf[:n].view(np.float64)
     for j in range(n):
         s = scale[j]
-        out[j] = s * out[j] + (s - 1.0)  # 2**k (exp(r) - 1) + 2**k - 1
+        out[j] = s * out[j] + (s - minus)
 
 
 _LN2_HI_F32 = np.float32(0.693145751953125)  # 16 significant bits: k * _LN2_HI_F32 is exact
@@ -101,6 +121,18 @@ def expm1_into_f32(x, out, ibuf):
     Accuracy, measured by ``tests/test_kernels.py``: at most 2 float32 ulp from
     float64 ``expm1`` rounded to float32 on [-87, 0].
     """
+    _finish_f32(out, ibuf, _reduce_f32(x, out, ibuf), np.float32(1.0))
+
+
+@jit
+def exp_into_f32(x, out, ibuf):
+    """``out[j] = exp(x[j])`` in float32 arithmetic (see :func:`exp_into`)."""
+    _finish_f32(out, ibuf, _reduce_f32(x, out, ibuf), np.float32(0.0))
+
+
+@jit
+def _reduce_f32(x, out, ibuf):
+    """float32 :func:`_reduce_f64` (``ibuf`` int32)."""
     n = x.shape[0]
     lo = np.float32(-87.0)
     hi = np.float32(88.0)
@@ -127,10 +159,16 @@ def expm1_into_f32(x, out, ibuf):
         q = q * r + one
         out[j] = q * r
         ibuf[j] = (np.int32(k) + np.int32(127)) << np.int32(23)
+    return n
+
+
+@jit
+def _finish_f32(out, ibuf, n, minus):
+    """float32 :func:`_finish_f64`."""
     scale = ibuf[:n].view(np.float32)
     for j in range(n):
         s = scale[j]
-        out[j] = s * out[j] + (s - one)
+        out[j] = s * out[j] + (s - minus)
 
 
 def expm1_work(x, out, ibuf):
@@ -157,3 +195,16 @@ def squash_scale(code):
     if code == 0:
         return 2.0, 1.0  # tanh(a): e = expm1(-2|a|)
     return 1.0, 2.0  # 2 tanh(a/2): e = expm1(-|a|)
+
+
+def exp_work(x, out, ibuf):
+    """``exp`` of a float32 or float64 vector in its own precision (kernels only);
+    :func:`exp_into` or :func:`exp_into_f32`, as :func:`expm1_work` chooses."""
+    raise NotImplementedError("exp_work is called from numba kernels only")
+
+
+@overload(exp_work, jit_options=JIT_OPTIONS)
+def _exp_work_overload(x, out, ibuf):
+    if isinstance(x, types.Array) and x.dtype == types.float32:
+        return lambda x, out, ibuf: exp_into_f32(x, out, ibuf.view(np.int32))
+    return lambda x, out, ibuf: exp_into(x, out, ibuf)

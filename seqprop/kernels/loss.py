@@ -9,27 +9,67 @@ import math
 import numpy as np
 
 from seqprop.kernels._jit import jit
+from seqprop.kernels.activations import exp_work
+
+_BLOCK = 64
+"""Rows whose exponentials are computed in one vectorised call."""
 
 
 @jit
-def _softmax_row(z, p):
-    """``p = softmax(z)`` for one row; returns (log-partition, index of the first maximum)."""
-    K = z.shape[0]
-    mx = z[0]
-    arg = 0
-    for k in range(1, K):
-        if z[k] > mx:
-            mx = z[k]
-            arg = k
-    ssum = 0.0
-    for k in range(K):
-        e = math.exp(z[k] - mx)
-        p[k] = e
-        ssum += e
-    inv = 1.0 / ssum
-    for k in range(K):
-        p[k] *= inv
-    return math.log(ssum) + mx, arg
+def _softmax_block(logits, lo, hi, probs, u, ib, log_z, arg):
+    """``probs[lo:hi] = softmax(logits[lo:hi])`` row by row.
+
+    Fills ``log_z[r]`` (the log-partition) and ``arg[r]`` (the first maximum)
+    for each row ``lo + r``. ``u`` and ``ib`` (int64) are work vectors of at
+    least ``(hi - lo) K`` entries. The exponentials of the block are one
+    vectorised :func:`~seqprop.kernels.activations.exp_work` call in the
+    arrays' precision; each row's sum is accumulated in float64 as four
+    partial sums added in a fixed order.
+    """
+    K = logits.shape[1]
+    R = hi - lo
+    K4 = K - K % 4
+    for r in range(R):
+        n = lo + r
+        # the maximum as four running maxima (short dependency chains), then its first index
+        m0 = logits[n, 0]
+        m1 = m0
+        m2 = m0
+        m3 = m0
+        for k in range(0, K4, 4):
+            m0 = max(m0, logits[n, k])
+            m1 = max(m1, logits[n, k + 1])
+            m2 = max(m2, logits[n, k + 2])
+            m3 = max(m3, logits[n, k + 3])
+        for k in range(K4, K):
+            m0 = max(m0, logits[n, k])
+        mx = max(max(m0, m1), max(m2, m3))
+        a = 0
+        while a < K - 1 and logits[n, a] != mx:  # bounded: a NaN row has no maximum
+            a += 1
+        arg[r] = a
+        for k in range(K):
+            u[r * K + k] = logits[n, k] - mx
+    e = probs[lo:hi].reshape(R * K)
+    exp_work(u[: R * K], e, ib)
+    for r in range(R):
+        n = lo + r
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        for k in range(0, K4, 4):
+            s0 += probs[n, k]
+            s1 += probs[n, k + 1]
+            s2 += probs[n, k + 2]
+            s3 += probs[n, k + 3]
+        for k in range(K4, K):
+            s0 += probs[n, k]
+        ssum = (s0 + s1) + (s2 + s3)
+        inv = 1.0 / ssum
+        for k in range(K):
+            probs[n, k] *= inv
+        log_z[r] = math.log(ssum) + logits[n, arg[r]]
 
 
 @jit
@@ -42,48 +82,66 @@ def softmax_xent(logits, targets, probs, dlogits):
     class (first maximum) is the target.
     """
     N, K = logits.shape
+    u = np.empty(_BLOCK * K, dtype=logits.dtype)
+    ib = np.empty(_BLOCK * K, dtype=np.int64)
+    log_z = np.empty(_BLOCK, dtype=np.float64)
+    arg = np.empty(_BLOCK, dtype=np.int64)
     total = 0.0
     n_scored = 0
     n_correct = 0
-    for n in range(N):
-        log_z, arg = _softmax_row(logits[n], probs[n])
-        c = targets[n]
-        if c < 0:
+    for lo in range(0, N, _BLOCK):
+        hi = min(lo + _BLOCK, N)
+        _softmax_block(logits, lo, hi, probs, u, ib, log_z, arg)
+        for n in range(lo, hi):
+            c = targets[n]
+            if c < 0:
+                for k in range(K):
+                    dlogits[n, k] = 0.0
+                continue
+            total += log_z[n - lo] - logits[n, c]
+            n_scored += 1
+            if arg[n - lo] == c:
+                n_correct += 1
             for k in range(K):
-                dlogits[n, k] = 0.0
-            continue
-        total += log_z - logits[n, c]
-        n_scored += 1
-        if arg == c:
-            n_correct += 1
-        for k in range(K):
-            dlogits[n, k] = probs[n, k]
-        dlogits[n, c] -= 1.0
+                dlogits[n, k] = probs[n, k]
+            dlogits[n, c] -= 1.0
     return total, n_scored, n_correct
 
 
 @jit
 def softmax(logits, probs):
     """Row-wise softmax of ``logits`` (N, K) into ``probs``."""
-    for n in range(logits.shape[0]):
-        _softmax_row(logits[n], probs[n])
+    N, K = logits.shape
+    u = np.empty(_BLOCK * K, dtype=logits.dtype)
+    ib = np.empty(_BLOCK * K, dtype=np.int64)
+    log_z = np.empty(_BLOCK, dtype=np.float64)
+    arg = np.empty(_BLOCK, dtype=np.int64)
+    for lo in range(0, N, _BLOCK):
+        _softmax_block(logits, lo, min(lo + _BLOCK, N), probs, u, ib, log_z, arg)
 
 
 @jit
 def xent_counts(logits, targets):
     """Summed cross-entropy, number of scored frames and of correct argmax (no gradient)."""
     N, K = logits.shape
-    scratch = np.empty(K, dtype=logits.dtype)
+    probs = np.empty((_BLOCK, K), dtype=logits.dtype)
+    u = np.empty(_BLOCK * K, dtype=logits.dtype)
+    ib = np.empty(_BLOCK * K, dtype=np.int64)
+    log_z = np.empty(_BLOCK, dtype=np.float64)
+    arg = np.empty(_BLOCK, dtype=np.int64)
     total = 0.0
     n_scored = 0
     n_correct = 0
-    for n in range(N):
-        c = targets[n]
-        if c < 0:
-            continue
-        log_z, arg = _softmax_row(logits[n], scratch)
-        total += log_z - logits[n, c]
-        n_scored += 1
-        if arg == c:
-            n_correct += 1
+    for lo in range(0, N, _BLOCK):
+        hi = min(lo + _BLOCK, N)
+        # the block's rows, as rows 0 .. hi-lo-1 of a block-sized array
+        _softmax_block(logits[lo:hi], 0, hi - lo, probs, u, ib, log_z, arg)
+        for n in range(lo, hi):
+            c = targets[n]
+            if c < 0:
+                continue
+            total += log_z[n - lo] - logits[n, c]
+            n_scored += 1
+            if arg[n - lo] == c:
+                n_correct += 1
     return total, n_scored, n_correct

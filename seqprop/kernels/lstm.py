@@ -17,7 +17,8 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``lengths`` (B,)      frames per sequence; ``order`` (S,) the indices of the
   sequences to process (all of the batch, or a share of it that another
   thread does not touch), sorted by decreasing length
-- ``act``     (T, B, G) gate activations b_i, b_f, b_g, b_o
+- ``act``     (T, B, G) gate activations b_i, b_f, b_g, b_o; may be ``xp`` itself
+  (each frame's projections are read before its gates are written over them)
 - ``cell``    (T, B, H) cell states s(t)
 - ``hcell``   (T, B, H) squashed cell states h(s(t))
 - ``out``     (T, B, H) cell outputs b(t)
