@@ -8,6 +8,12 @@ identical with one thread or two.
 The number of threads comes from :func:`set_num_threads`, else the environment
 variable ``SEQPROP_NUM_THREADS``, else the number of CPUs (at most 2 are used).
 
+The second thread is one persistent worker (:class:`_PairWorker`) that
+:func:`run_pair` hands work to through flags in compiled code rather than
+locks: on a virtual machine whose idle cores halt at once, a thread asleep
+on a lock wakes 50-150 microseconds late, a twentieth of an online training
+step. The worker spins about a millisecond for its next task, then sleeps.
+
 BLAS threads. While a network computes, the BLAS libraries behind numpy and
 scipy (which numba's ``np.dot`` calls) are held to one thread with
 threadpoolctl (:func:`blas_single_thread`), and the limit is lifted when the
@@ -24,11 +30,14 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 from contextlib import contextmanager
 
+import numpy as np
+
 _num_threads: int | None = None
-_executor: ThreadPoolExecutor | None = None
+_worker: _PairWorker | None = None
+_worker_lock = threading.Lock()
 _blas_libs = None
 _limit_depth = 0  # blas_single_thread contexts currently open (any thread)
 _limit_lock = threading.Lock()
@@ -100,16 +109,109 @@ def blas_single_thread():
 
 
 def run_pair(f1, f2):
-    """Run two independent callables, concurrently when more than one thread is allowed."""
-    global _executor
+    """Run two independent callables, concurrently when more than one thread is allowed.
+
+    ``f2`` goes to seqprop's worker thread (:class:`_PairWorker`) while the
+    calling thread runs ``f1``; returns ``(f1(), f2())``. One after the other
+    when one thread is allowed, when called from the worker itself, or while
+    another thread's pair is running (the arithmetic is the same either way).
+    """
     if get_num_threads() < 2:
         return f1(), f2()
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqprop")
-    with blas_single_thread():
-        fut = _executor.submit(f2)
+    worker = _get_worker()
+    if threading.get_ident() == worker.ident or not worker.lock.acquire(blocking=False):
+        return f1(), f2()
+    try:
+        with blas_single_thread():
+            return worker.run(f1, f2)
+    finally:
+        worker.lock.release()
+
+
+SPIN_LOOKS = 4_000_000
+"""How long a thread spins on a flag before it sleeps (a few milliseconds)."""
+_TASK, _DONE = 0, 16  # flag indices, on separate cache lines
+
+
+class _PairWorker:
+    """A persistent thread that takes the second callable of each :func:`run_pair`.
+
+    Hand-offs go through int64 flags in compiled code
+    (:mod:`seqprop.kernels.sync`), not through locks: a thread that sleeps
+    on a lock is woken tens of microseconds late on machines whose idle cores
+    halt at once, which is longer than many steps take. The worker spins for
+    its next task a few milliseconds (:data:`SPIN_LOOKS`) after each one, then
+    sleeps on a condition until :meth:`run` notifies it. The caller spins
+    while the worker finishes; the worker announces the end of a task from
+    compiled code, the GIL already released, so that the caller goes on at
+    once.
+    """
+
+    def __init__(self):
+        from seqprop.kernels.sync import publish, publish_and_wait, wait_for
+
+        self._publish, self._publish_and_wait, self._wait_for = publish, publish_and_wait, wait_for
+        self.flags = np.zeros(32, dtype=np.int64)
+        self.lock = threading.Lock()  # one pair at a time
+        self._wake = threading.Condition()
+        self._seq = 0
+        self._task = None
+        self._outcome = None
+        wait_for(self.flags, _TASK, 1, 1)  # compiled before the thread uses it
+        publish_and_wait(np.zeros(32, dtype=np.int64), _DONE, 0, _TASK, 1, 1)
+        thread = threading.Thread(target=self._loop, name="seqprop-worker", daemon=True)
+        thread.start()
+        self.ident = thread.ident
+
+    def _loop(self) -> None:
+        seq = 1
+        ready = self._wait_for(self.flags, _TASK, seq, SPIN_LOOKS)
+        while True:
+            if not ready:
+                with self._wake:
+                    while self.flags[_TASK] < seq:
+                        self._wake.wait()
+            try:
+                self._outcome = (self._task(), None)
+            except BaseException as exc:  # handed to the caller, raised there
+                self._outcome = (None, exc)
+            ready = self._publish_and_wait(self.flags, _DONE, seq, _TASK, seq + 1, SPIN_LOOKS)
+            seq += 1
+
+    def run(self, f1, f2):
+        self._seq += 1
+        seq = self._seq
+        self._task = f2
+        self._publish(self.flags, _TASK, seq)
+        with self._wake:
+            self._wake.notify()
         try:
             r1 = f1()
         finally:
-            r2 = fut.result()
-    return r1, r2
+            while not self._wait_for(self.flags, _DONE, seq, SPIN_LOOKS):
+                time.sleep(1e-4)  # a long task: look again now and then
+        r2, exc = self._outcome
+        self._task = self._outcome = None
+        if exc is not None:
+            raise exc
+        return r1, r2
+
+
+def _get_worker() -> _PairWorker:
+    global _worker
+    if _worker is None:
+        with _worker_lock:
+            if _worker is None:
+                _worker = _PairWorker()
+    return _worker
+
+
+def _forget_worker() -> None:
+    """In a forked child the worker thread does not exist: start a new one when needed."""
+    global _worker, _worker_lock
+    _worker = None
+    _worker_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_worker)
