@@ -42,6 +42,10 @@ def _sub(d: dict, prefix: str) -> dict:
     return {k[n:]: v for k, v in d.items() if k.startswith(prefix)}
 
 
+_NOWHERE = {np.dtype(t).char: np.zeros((0, 0, 0), dtype=t) for t in (np.float32, np.float64)}
+"""Empty (0, 0, 0) arrays by dtype: "no such array" for the compiled layer passes."""
+
+
 def _order(lengths: np.ndarray) -> np.ndarray:
     """Sequence indices by decreasing length (stable): the kernels' lockstep order."""
     return np.argsort(-lengths, kind="stable")
@@ -250,20 +254,35 @@ class Layer:
     def backward(self, p, g, cache, d_out, need_input_grad=True):
         raise NotImplementedError
 
-    def forward_task(self, p, x, lengths):
+    def forward_task(self, p, x, lengths, into=None):
         """:meth:`forward` as a callable returning ``(out, cache)``, for another thread.
 
         A layer whose pass is mostly compiled code does its Python work (work
         arrays, argument checks) here, on the calling thread, and returns a
         callable that does little but call the kernels: two such callables
         run on two threads without waiting for each other's Python to release
-        the GIL. The default defers everything to :meth:`forward`.
+        the GIL. ``into`` = ``(array, col)``: the callable also copies the
+        output into ``array[:, :, col:col+O]`` (a bidirectional layer's
+        concatenated output), on its own thread. The default defers
+        everything to :meth:`forward`.
         """
-        return lambda: self.forward(p, x, lengths)
 
-    def backward_task(self, p, g, cache, d_out, need_input_grad=True):
-        """:meth:`backward` as a callable returning dE/dx (or None); see :meth:`forward_task`."""
-        return lambda: self.backward(p, g, cache, d_out, need_input_grad)
+        def run():
+            out, cache = self.forward(p, x, lengths)
+            if into is not None:
+                into[0][:, :, into[1] : into[1] + out.shape[2]] = out
+            return out, cache
+
+        return run
+
+    def backward_task(self, p, g, cache, d_out, need_input_grad=True, col=0):
+        """:meth:`backward` as a callable returning dE/dx (or None); see :meth:`forward_task`.
+
+        The layer's output error is ``d_out[:, :, col:col+O]`` (``d_out`` may be
+        a bidirectional layer's, for both directions).
+        """
+        own = d_out[:, :, col : col + self.output_size]
+        return lambda: self.backward(p, g, cache, np.ascontiguousarray(own), need_input_grad)
 
 
 class LSTM(Layer):
@@ -309,7 +328,7 @@ class LSTM(Layer):
     def backward(self, p, g, cache, d_out, need_input_grad=True):
         return self.backward_task(p, g, cache, d_out, need_input_grad)()
 
-    def forward_task(self, p, x, lengths):
+    def forward_task(self, p, x, lengths, into=None):
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
@@ -325,12 +344,13 @@ class LSTM(Layer):
         cache = (x, lengths, act, cell, hcell, out)
         if not self.split_batch:  # the whole pass in one compiled call
             order = _order(lengths)
+            cat, col = into if into is not None else (_NOWHERE[x.dtype.char], 0)
 
             def run():
                 with blas_single_thread():
                     lstm_layer_forward(
                         x2, w_ih_t, xp2, bias, w_hh_t, peep, lengths, order, rev, code,
-                        act, cell, hcell, out,
+                        act, cell, hcell, out, cat, col,
                     )  # fmt: skip
                 return out, cache
 
@@ -345,18 +365,26 @@ class LSTM(Layer):
                 lengths,
                 True,
             )
+            if into is not None:
+                into[0][:, :, into[1] : into[1] + H] = out
             return out, cache
 
         return run_split
 
-    def backward_task(self, p, g, cache, d_out, need_input_grad=True):
+    def backward_task(self, p, g, cache, d_out, need_input_grad=True, col=0):
         x, lengths, act, cell, hcell, out = cache
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
         ws = self.work
         delta = ws.array("delta", (T, B, G), x.dtype)
-        d_out = np.ascontiguousarray(d_out)
+        if d_out.shape[2] != H and not self.split_batch:
+            # the compiled call copies its columns of the (bidirectional) error
+            d_full, d_col = np.ascontiguousarray(d_out), col
+            d_out = ws.array("d_out", (T, B, H), x.dtype)
+        else:
+            d_out = np.ascontiguousarray(d_out[:, :, col : col + H])
+            d_full, d_col = _NOWHERE[x.dtype.char], 0
         w_hh, peep, rev, code = p["W_hh"], p["w_peep"], self.reverse, self._squash_code
         w_hh_t = np.ascontiguousarray(w_hh.T)
         trunc = self.gradient == "truncated"
@@ -371,9 +399,9 @@ class LSTM(Layer):
                 g["w_peep"][...] = 0.0
                 with blas_single_thread():
                     lstm_layer_backward(
-                        d_out, w_hh, w_hh_t, peep, lengths, order, rev, code, trunc,
-                        act, cell, hcell, delta, g["w_peep"], x.reshape(T * B, I), d_pairs.T,
-                        h_prev, ones, g["W_ih"], g["W_hh"], g["b"], p["W_ih"], dx2,
+                        d_full, d_col, d_out, w_hh, w_hh_t, peep, lengths, order, rev, code,
+                        trunc, act, cell, hcell, delta, g["w_peep"], x.reshape(T * B, I),
+                        d_pairs.T, h_prev, ones, g["W_ih"], g["W_hh"], g["b"], p["W_ih"], dx2,
                     )  # fmt: skip
                 return dx
 
@@ -624,25 +652,21 @@ class Bidirectional(Layer):
     def forward(self, p, x, lengths):
         pf, pb = _sub(p, "fwd."), _sub(p, "bwd.")
         # each direction's Python work here; the two threads then run compiled code only
-        task_f = self.fwd.forward_task(pf, x, lengths)
-        task_b = self.bwd.forward_task(pb, x, lengths)
-        (of, cf), (ob, cb) = run_pair(task_f, task_b)
-        out = self.work.array("out", (*of.shape[:2], self.output_size), of.dtype)
-        np.concatenate((of, ob), axis=2, out=out)
+        # and each writes its half of the output on its own thread
+        out = self.work.array("out", (*x.shape[:2], self.output_size), x.dtype)
+        task_f = self.fwd.forward_task(pf, x, lengths, into=(out, 0))
+        task_b = self.bwd.forward_task(pb, x, lengths, into=(out, self.fwd.output_size))
+        (_, cf), (_, cb) = run_pair(task_f, task_b)
         return out, (cf, cb)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):
         cf, cb = cache
         Hf = self.fwd.output_size
-        T, B, _ = d_out.shape
-        df = self.work.array("d_fwd", (T, B, Hf), d_out.dtype)
-        db = self.work.array("d_bwd", (T, B, self.bwd.output_size), d_out.dtype)
-        df[...] = d_out[:, :, :Hf]
-        db[...] = d_out[:, :, Hf:]
         pf, pb, gf, gb = _sub(p, "fwd."), _sub(p, "bwd."), _sub(g, "fwd."), _sub(g, "bwd.")
+        # each direction takes its columns of d_out on its own thread
         dxf, dxb = run_pair(
-            self.fwd.backward_task(pf, gf, cf, df, need_input_grad),
-            self.bwd.backward_task(pb, gb, cb, db, need_input_grad),
+            self.fwd.backward_task(pf, gf, cf, d_out, need_input_grad, col=0),
+            self.bwd.backward_task(pb, gb, cb, d_out, need_input_grad, col=Hf),
         )
         if not need_input_grad:
             return None

@@ -211,24 +211,48 @@ def lstm_backward(
 
 @jit
 def lstm_layer_forward(
-    x2, w_ih_t, xp2, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
+    x2,
+    w_ih_t,
+    xp2,
+    bias,
+    w_hh_t,
+    peep,
+    lengths,
+    order,
+    reverse,
+    squash_code,
+    act,
+    cell,
+    hcell,
+    out,
+    cat,
+    col,
 ):
     """A whole forward pass of one direction: ``xp = x W_ih^T``, then :func:`lstm_forward`.
 
     ``x2`` (T*B, I) the layer input, ``w_ih_t`` (I, G) ``W_ih`` transposed,
     ``xp2`` (T*B, G) the input projections' storage (``xp`` flattened). One
-    compiled call, so that it runs on its own thread without the GIL.
+    compiled call, so that it runs on its own thread without the GIL. Unless
+    ``cat`` is empty, ``out`` is also copied into ``cat[:, :, col:col+H]`` (a
+    bidirectional layer's output).
     """
-    T, B, _ = act.shape
+    T, B, H = out.shape
     np.dot(x2, w_ih_t, xp2)
     xp = xp2.reshape((T, B, xp2.shape[1]))
     lstm_forward(
         xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
     )
+    if cat.shape[0] > 0:
+        for t in range(T):
+            for b in range(B):
+                for j in range(H):
+                    cat[t, b, col + j] = out[t, b, j]
 
 
 @jit
 def lstm_layer_backward(
+    d_full,
+    d_col,
     d_out,
     w_hh,
     w_hh_t,
@@ -260,9 +284,17 @@ def lstm_layer_backward(
     ``g_w_hh = d_pairs_t h_prev`` (the pairs delta(t), b(t_prev) over all
     frames, ``d_pairs_t`` (G, N) transposed, ``h_prev`` (N, H); N = 0 leaves
     zeros), with ``D`` = ``delta`` flattened to (T*B, G); ``dx2 = D W_ih``
-    (T*B, I) unless ``dx2`` has no rows (no input gradient wanted).
+    (T*B, I) unless ``dx2`` has no rows (no input gradient wanted). Unless
+    ``d_full`` is empty, ``d_out`` is first filled with its columns
+    ``d_col:d_col+H`` (a bidirectional layer's output error).
     """
     T, B, G = delta.shape
+    H = G // 4
+    if d_full.shape[0] > 0:
+        for t in range(T):
+            for b in range(B):
+                for j in range(H):
+                    d_out[t, b, j] = d_full[t, b, d_col + j]
     lstm_backward(
         d_out, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, truncated,
         act, cell, hcell, delta, g_peep,
