@@ -20,6 +20,7 @@ import numpy as np
 
 from seqprop._parallel import blas_single_thread
 from seqprop.heads import Head, StepResult, get_head
+from seqprop.kernels.lockstep import copy_frames
 from seqprop.layers import (
     LSTM,
     RNN,
@@ -167,15 +168,19 @@ class Network:
                 f"lengths[{bad}] = {int(lengths[bad])} is outside [0, T={T}] (T = x.shape[0])"
             )
         lengths = np.ascontiguousarray(lengths, dtype=np.int64)
-        valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
 
-        xc = np.zeros((T, B, I), dtype=self.dtype)
-        xc[valid] = x[valid]
-        if not np.isfinite(xc).all():
-            t, b = np.argwhere(~np.isfinite(xc).all(axis=2))[0]
+        # x in the network's dtype, zero past each length, checked finite: one compiled pass
+        xc = np.empty((T, B, I), dtype=self.dtype)
+        if x.dtype.kind == "f" and x.dtype.itemsize not in (4, 8) or not x.dtype.isnative:
+            x = x.astype(np.float64)  # float16, long double, foreign byte order
+        t, b = copy_frames(np.ascontiguousarray(x), lengths, xc)
+        if t >= 0:
             raise ValueError(f"x has a NaN or infinite value at frame {t} of sequence {b}")
 
-        targets = None if y is None else self.head.prepare_targets(y, valid)
+        targets = None
+        if y is not None:
+            valid = np.arange(T)[:, None] < lengths[None, :]  # (T, B)
+            targets = self.head.prepare_targets(y, valid)
         return xc, lengths, targets
 
     # ------------------------------------------------------------------ passes

@@ -659,3 +659,21 @@ def test_inverse_frequency_weights():
     for bad in ([0, 0], [1, -1], [[1, 2]], []):
         with pytest.raises(ValueError):
             inverse_frequency_weights(bad)
+
+
+@pytest.mark.parametrize("dtype", ["float16", ">f8", "<f4", "int32", "uint8", "float64"])
+def test_input_dtypes_are_copied_into_the_network_dtype(dtype):
+    """The compiled input copy takes any real dtype (others converted first) and checks
+    finiteness only inside each sequence."""
+    net = build("lstm", dtype="float32")
+    x = (np.arange(4 * 2 * I).reshape(4, 2, I) % 5).astype(dtype)
+    y, lengths = np.zeros((4, 2), dtype=int), np.array([4, 3])
+    expected = net.loss(x.astype(np.float64), y, lengths)
+    assert net.loss(x, y, lengths) == expected
+    if np.dtype(dtype).kind == "f":
+        x = x.copy()
+        x[3, 1, 0] = np.inf  # past the second sequence's length: ignored
+        assert net.loss(x, y, lengths) == expected
+        x[2, 1, 1] = np.nan
+        with pytest.raises(ValueError, match="frame 2 of sequence 1"):
+            net.loss(x, y, lengths)

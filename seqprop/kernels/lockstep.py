@@ -59,3 +59,29 @@ def zero_past_lengths(arr, lengths, order):
     for b in order:
         for t in range(lengths[b], T):
             arr[t, b, :] = 0.0
+
+
+@jit
+def copy_frames(x, lengths, out):
+    """``out[t, b] = x[t, b]`` for ``t < lengths[b]``, zero past each length.
+
+    ``x`` (T, B, I) any real dtype, ``out`` (T, B, I) float. Returns the first
+    (frame, sequence) whose copied row holds a NaN or an infinity, or (-1, -1).
+    """
+    T, B, I = x.shape
+    bad_t = -1
+    bad_b = -1
+    for t in range(T):
+        for b in range(B):
+            if t < lengths[b]:
+                finite = True
+                for i in range(I):
+                    out[t, b, i] = x[t, b, i]
+                    finite &= np.isfinite(out[t, b, i])
+                if not finite and bad_t < 0:
+                    bad_t = t
+                    bad_b = b
+            else:
+                for i in range(I):
+                    out[t, b, i] = 0.0
+    return bad_t, bad_b
