@@ -8,7 +8,10 @@ Splits one ``Network.step`` (forward, loss, backward) into
 * **gate math**: the rest of the LSTM kernels' time (elementwise gate
   arithmetic, the vectorised nonlinearities, the kernels' loops);
 * **frame-wide products**: every product over all frames (input projections,
-  weight gradients, the output layer), i.e. every ``frame_matmul`` call;
+  weight gradients, the output layer): every ``frame_matmul`` call, and for
+  the BLSTM, whose directions each run as one compiled call
+  (``lstm_layer_forward``/``lstm_layer_backward``), the same products
+  replayed on their own;
 * **softmax**: the loss kernel;
 * **Python and numpy glue**: everything else (the layers' Python, small numpy
   reductions and copies, thread hand-off);
@@ -45,7 +48,7 @@ from seqprop.kernels.lockstep import lockstep_schedule
 
 
 @jit
-def _replay_products(active, H, G, dtype_probe, backward):
+def _replay_products(active, H, G, dtype_probe, backward, lstm=True):
     """The recurrences' per-step products alone: ``active[k]`` rows each step."""
     B = active[0] if active.shape[0] else 0
     hb = np.full((max(B, 1), H), 0.01, dtype=dtype_probe.dtype)
@@ -54,11 +57,35 @@ def _replay_products(active, H, G, dtype_probe, backward):
     wt = np.full((G, H), 0.01, dtype=dtype_probe.dtype)
     for k in range(active.shape[0]):
         n = active[k]
-        if backward:
+        if backward and n == 1 and lstm:  # one sequence: a matrix-vector product (the kernel's)
+            np.dot(w, z[0], hb[0])
+        elif backward:
             np.dot(z[:n], wt, hb[:n])
         elif k > 0:
             np.dot(hb[:n], w, z[:n])
     return z[0, 0] + hb[0, 0]
+
+
+@jit
+def _replay_layer_products(T, B, I, G, H, dtype_probe):
+    """The frame-wide products inside one direction's compiled passes
+    (``lstm_layer_forward``/``lstm_layer_backward``): input projections, the
+    ``W_ih``, bias and ``W_hh`` gradients, same shapes and layouts."""
+    N = T * B
+    x = np.full((N, I), 0.01, dtype=dtype_probe.dtype)
+    w_ih = np.full((G, I), 0.01, dtype=dtype_probe.dtype)
+    xp = np.empty((N, G), dtype=dtype_probe.dtype)
+    np.dot(x, w_ih.T, xp)
+    g_ih = np.empty((G, I), dtype=dtype_probe.dtype)
+    np.dot(xp.T, x, g_ih)
+    ones = np.ones(N, dtype=dtype_probe.dtype)
+    g_b = np.empty(G, dtype=dtype_probe.dtype)
+    np.dot(ones, xp, g_b)
+    h = np.full((N - B, H), 0.01, dtype=dtype_probe.dtype)
+    d = np.full((N - B, G), 0.01, dtype=dtype_probe.dtype)  # the (delta(t), b(t_prev)) pairs
+    g_hh = np.empty((G, H), dtype=dtype_probe.dtype)
+    np.dot(d.T, h, g_hh)
+    return g_ih[0, 0] + g_b[0] + g_hh[0, 0]
 
 
 class _Timers:
@@ -100,7 +127,8 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             net.step(x, y, lengths)
         frames = float(np.mean([b[2].sum() for b in batches]))
         # replayed recurrent products per batch (both directions, forward and backward)
-        G = 4 * H if kind in ("blstm", "lstm") else H
+        is_lstm = kind in ("blstm", "lstm")
+        G = 4 * H if is_lstm else H
         ndir = 2 if kind in ("blstm", "brnn") else 1
         probe = np.zeros(1, dtype=dtype)
         schedules = []
@@ -108,8 +136,12 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             order = np.argsort(-lengths, kind="stable")
             schedules.append(lockstep_schedule(lengths, order))
         for act in schedules:
-            _replay_products(act, H, G, probe, False)
-            _replay_products(act, H, G, probe, True)
+            _replay_products(act, H, G, probe, False, is_lstm)
+            _replay_products(act, H, G, probe, True, is_lstm)
+        fused = kind == "blstm"  # layers.Bidirectional runs each LSTM direction in one call
+        if fused:
+            x0 = batches[0][0]
+            _replay_layer_products(x0.shape[0], x0.shape[1], 26, G, H, probe)
 
         rounds = defaultdict(list)
         timers = _Timers()
@@ -118,6 +150,9 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             kernels = ("lstm_forward", "lstm_backward", "rnn_forward", "rnn_backward")
             for name in kernels:
                 timers.wrap(layers, name, "kernels")
+            # a bidirectional LSTM's directions: one compiled call each, products inside
+            for name in ("lstm_layer_forward", "lstm_layer_backward"):
+                timers.wrap(layers, name, "fused")
             timers.wrap(layers, "_matmul", "frame-wide products")
             timers.wrap(softmax_head, "softmax_xent", "softmax")
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -132,10 +167,20 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             for i in range(steps):
                 act = schedules[i % len(schedules)]
                 for _ in range(ndir):
-                    _replay_products(act, H, G, probe, False)
-                    _replay_products(act, H, G, probe, True)
+                    _replay_products(act, H, G, probe, False, is_lstm)
+                    _replay_products(act, H, G, probe, True, is_lstm)
             rec = time.thread_time() - t1
+            t2 = time.thread_time()
+            if fused:
+                for i in range(steps):
+                    x, _, _ = batches[i % len(batches)]
+                    for _ in range(ndir):
+                        _replay_layer_products(x.shape[0], x.shape[1], 26, G, H, probe)
+            inner = (time.thread_time() - t2) / steps
             per = {k: v / steps for k, v in timers.t.items()}
+            if per.get("fused", 0.0) > 0.0:
+                per["kernels"] = per.get("kernels", 0.0) + per["fused"] - inner
+                per["frame-wide products"] = per.get("frame-wide products", 0.0) + inner
             rec /= steps
             rounds["recurrent products"].append(rec)
             rounds["gate math (kernels minus products)"].append(per.get("kernels", 0.0) - rec)
