@@ -46,6 +46,14 @@ _NOWHERE = {np.dtype(t).char: np.zeros((0, 0, 0), dtype=t) for t in (np.float32,
 """Empty (0, 0, 0) arrays by dtype: "no such array" for the compiled layer passes."""
 
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
+def _frame_rows(lengths: np.ndarray, T: int) -> np.ndarray:
+    """Flat indices ``t*B + b`` of the frames inside their sequences, increasing."""
+    return np.flatnonzero(np.arange(T)[:, None] < lengths[None, :]).astype(np.int64)
+
+
 def _order(lengths: np.ndarray) -> np.ndarray:
     """Sequence indices by decreasing length (stable): the kernels' lockstep order."""
     return np.argsort(-lengths, kind="stable")
@@ -394,6 +402,12 @@ class LSTM(Layer):
             d_pairs, h_prev = _prev_pairs(delta, out, rev)
             ones = np.ones(T * B, x.dtype)
             dx2 = dx.reshape(T * B, I) if need_input_grad else np.empty((0, I), x.dtype)
+            # a padded batch: the weight gradients over the frames inside the sequences only
+            n = int(lengths.sum())
+            rows = _frame_rows(lengths, T) if n < T * B else _NO_ROWS
+            d_rows = ws.array("d_rows", (rows.size, G), x.dtype)
+            x_rows = ws.array("x_rows", (rows.size, I), x.dtype)
+            h_rows = ws.array("h_rows", (rows.size, H), x.dtype)
 
             def run():
                 g["w_peep"][...] = 0.0
@@ -402,6 +416,7 @@ class LSTM(Layer):
                         d_full, d_col, d_out, w_hh, w_hh_t, peep, lengths, order, rev, code,
                         trunc, act, cell, hcell, delta, g["w_peep"], x.reshape(T * B, I),
                         d_pairs.T, h_prev, ones, g["W_ih"], g["W_hh"], g["b"], p["W_ih"], dx2,
+                        rows, out, d_rows, x_rows, h_rows,
                     )  # fmt: skip
                 return dx
 

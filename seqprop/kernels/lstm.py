@@ -276,6 +276,11 @@ def lstm_layer_backward(
     g_b,
     w_ih,
     dx2,
+    rows,
+    out,
+    d_rows,
+    x_rows,
+    h_rows,
 ):
     """A whole backward pass of one direction: :func:`lstm_backward`, then the gradients.
 
@@ -287,6 +292,14 @@ def lstm_layer_backward(
     (T*B, I) unless ``dx2`` has no rows (no input gradient wanted). Unless
     ``d_full`` is empty, ``d_out`` is first filled with its columns
     ``d_col:d_col+H`` (a bidirectional layer's output error).
+
+    A padded batch (``rows`` not empty: the flat indices ``t*B + b`` of the
+    frames inside their sequences, increasing) skips the padding: the
+    frames' rows of ``D``, ``x`` and b(t_prev) (from ``out``, zero before a
+    sequence's first step) are gathered into ``d_rows`` (N, G), ``x_rows``
+    (N, I) and ``h_rows`` (N, H), and the products run over those N rows
+    only (``d_pairs_t`` and ``h_prev`` are then unused); ``dx2`` gets zeros
+    past each length.
     """
     T, B, G = delta.shape
     H = G // 4
@@ -300,6 +313,11 @@ def lstm_layer_backward(
         act, cell, hcell, delta, g_peep,
     )  # fmt: skip
     D = delta.reshape((T * B, G))
+    if rows.shape[0] > 0:
+        _packed_gradients(
+            D, x2, out, reverse, rows, d_rows, x_rows, h_rows, ones, g_w_ih, g_b, g_w_hh, w_ih, dx2
+        )
+        return
     np.dot(D.T, x2, g_w_ih)
     np.dot(ones, D, g_b)
     if h_prev.shape[0] > 0:
@@ -308,3 +326,38 @@ def lstm_layer_backward(
         g_w_hh[...] = 0.0
     if dx2.shape[0] > 0:
         np.dot(D, w_ih, dx2)
+
+
+@jit
+def _packed_gradients(
+    D, x2, out, reverse, rows, d_rows, x_rows, h_rows, ones, g_w_ih, g_b, g_w_hh, w_ih, dx2
+):
+    """The weight gradients (and dE/dx) of :func:`lstm_layer_backward` over the rows
+    ``rows`` of a padded batch only (see there)."""
+    T, B, H = out.shape
+    N = rows.shape[0]
+    G = D.shape[1]
+    I = x2.shape[1]
+    for r in range(N):
+        q = rows[r]
+        t = q // B
+        tp = t + 1 if reverse else t - 1
+        for m in range(G):
+            d_rows[r, m] = D[q, m]
+        for i in range(I):
+            x_rows[r, i] = x2[q, i]
+        if 0 <= tp < T:
+            for j in range(H):
+                h_rows[r, j] = out[tp, q % B, j]
+        else:
+            for j in range(H):
+                h_rows[r, j] = 0.0
+    np.dot(d_rows.T, x_rows, g_w_ih)
+    np.dot(ones[:N], d_rows, g_b)
+    np.dot(d_rows.T, h_rows, g_w_hh)
+    if dx2.shape[0] > 0:
+        np.dot(d_rows, w_ih, x_rows)  # dE/dx of the rows, then in place
+        dx2[...] = 0.0
+        for r in range(N):
+            for i in range(I):
+                dx2[rows[r], i] = x_rows[r, i]
