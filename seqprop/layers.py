@@ -22,6 +22,7 @@ import sys
 import threading
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
@@ -107,8 +108,13 @@ def split_worthwhile(rows, inner, cols, frames=None) -> bool:
     Decided from shapes alone, never from the thread count, so that results do
     not depend on it.
     """
-    n = rows if frames is None else frames
-    return n >= SPLIT_MIN_FRAMES or rows * inner * cols >= SPLIT_MIN_MACS
+    return work_worthwhile(rows if frames is None else frames, rows * inner * cols)
+
+
+def work_worthwhile(frames, macs) -> bool:
+    """Whether work over ``frames`` frames costing ``macs`` multiply-adds is split in two
+    (the thresholds of :func:`split_worthwhile`, from shapes alone)."""
+    return frames >= SPLIT_MIN_FRAMES or macs >= SPLIT_MIN_MACS
 
 
 def frame_matmul(a, b, out=None, *, split=True, frames=None, epilogue=None):
@@ -158,6 +164,38 @@ def _row_blocks(n, split):
     if not split or n < 2:
         return ((0, n),)
     return ((0, n // 2), (n // 2, n))
+
+
+def run_row_blocks(rows, n, split):
+    """``rows(lo, hi)`` over ``n`` rows: two halves (one hand-off) with ``split``, else once."""
+    blocks = _row_blocks(n, split)
+    if len(blocks) == 2:
+        run_pair(lambda: rows(*blocks[0]), lambda: rows(*blocks[1]))
+    else:
+        rows(*blocks[0])
+
+
+def matmul_products(products):
+    """``out[...] = a @ b`` for every ``(a, b, out, split)`` of ``products``, one hand-off.
+
+    A product with ``split`` is split into halves of ``a``'s rows, as
+    :func:`_matmul` splits it alone; all first halves and the unsplit
+    products run on one thread, all second halves on the other (when seqprop
+    may use two; one after the other otherwise, the same arithmetic).
+    """
+
+    def half(second):
+        for a, b, out, split in products:
+            blocks = _row_blocks(a.shape[0], split)
+            if second and len(blocks) == 1:
+                continue
+            lo, hi = blocks[-1] if second else blocks[0]
+            np.matmul(a[lo:hi], b, out=out[lo:hi])
+
+    if any(len(_row_blocks(a.shape[0], split)) == 2 for a, _, _, split in products):
+        run_pair(lambda: half(False), lambda: half(True))
+    else:
+        half(False)
 
 
 def _recurrent_weight_grads(g, delta, x, out, reverse, split):
@@ -524,7 +562,9 @@ class Dense(Layer):
 
     Parameters ``W`` (O, I), ``b`` (O,). ``activation`` ``f`` is ``"tanh"``
     or ``"logistic"`` (the MLP's hidden units; output layers belong to the
-    heads).
+    heads). Every frame is computed alike, so the work can be done by blocks of
+    frames (rows of the (T B, .) flattened arrays): :meth:`forward_rows`,
+    :meth:`delta_rows` and :meth:`input_grad_rows` do one block.
     """
 
     def __init__(self, input_size, output_size, *, activation="tanh"):
@@ -537,25 +577,44 @@ class Dense(Layer):
     def param_shapes(self):
         return {"W": (self.output_size, self.input_size), "b": (self.output_size,)}
 
+    def forward_rows(self, p, x, y, lo, hi):
+        """``y[lo:hi] = f(x[lo:hi] W^T + b)`` for ``x`` (N, I), ``y`` (N, O)."""
+        yb = y[lo:hi]
+        np.matmul(x[lo:hi], p["W"].T, out=yb)
+        yb += p["b"]
+        if self.activation == "tanh":
+            np.tanh(yb, out=yb)
+        else:
+            # logistic 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
+            np.negative(yb, out=yb)
+            np.exp(np.minimum(yb, 700.0, out=yb), out=yb)
+            yb += 1.0
+            np.reciprocal(yb, out=yb)
+
+    def delta_rows(self, y, dy, delta, lo, hi):
+        """``delta[lo:hi]`` = dE/dz from the outputs ``y`` and their errors ``dy`` (N, O)."""
+        Db, yb = delta[lo:hi], y[lo:hi]
+        if self.activation == "tanh":  # D = d_out * (1 - y^2)
+            np.multiply(yb, yb, out=Db)
+            np.subtract(1.0, Db, out=Db)
+        else:  # D = d_out * (y (1 - y))
+            np.subtract(1.0, yb, out=Db)
+            Db *= yb
+        Db *= dy[lo:hi]
+
+    def input_grad_rows(self, p, delta, dx, lo, hi):
+        """``dx[lo:hi]`` = dE/dx = ``delta[lo:hi] W`` (N, I)."""
+        np.matmul(delta[lo:hi], p["W"], out=dx[lo:hi])
+
     def forward(self, p, x, lengths):
         T, B, I = x.shape
-        z = self.work.array("out", (T * B, self.output_size), x.dtype)
-        bias, tanh = p["b"], self.activation == "tanh"
-
-        def finish(lo, hi):  # bias and activation of rows lo:hi, on the product's thread
-            zb = z[lo:hi]
-            zb += bias
-            if tanh:
-                np.tanh(zb, out=zb)
-            else:
-                # logistic 1 / (1 + exp(-z)), written to avoid overflow warnings for large |z|
-                np.negative(zb, out=zb)
-                np.exp(np.minimum(zb, 700.0, out=zb), out=zb)
-                zb += 1.0
-                np.reciprocal(zb, out=zb)
-
-        frame_matmul(x.reshape(T * B, I), p["W"].T, z, epilogue=finish)
-        out = z.reshape(T, B, self.output_size)
+        N, O = T * B, self.output_size
+        x2 = x.reshape(N, I)
+        y = self.work.array("out", (N, O), x.dtype)
+        run_row_blocks(
+            lambda lo, hi: self.forward_rows(p, x2, y, lo, hi), N, split_worthwhile(N, I, O)
+        )
+        out = y.reshape(T, B, O)
         return out, (x, out)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):
@@ -567,26 +626,14 @@ class Dense(Layer):
         dy = d_out.reshape(N, O)
         D = self.work.array("delta", (N, O), y.dtype)
         dx = self.work.array("dx", (T, B, I), y.dtype).reshape(N, I) if need_input_grad else None
-        tanh, W = self.activation == "tanh", p["W"]
 
         def rows(lo, hi):  # D = dE/dz and, when asked, dE/dx for rows lo:hi
-            Db, yb = D[lo:hi], y[lo:hi]
-            if tanh:  # D = d_out * (1 - y^2)
-                np.multiply(yb, yb, out=Db)
-                np.subtract(1.0, Db, out=Db)
-            else:  # D = d_out * (y (1 - y))
-                np.subtract(1.0, yb, out=Db)
-                Db *= yb
-            Db *= dy[lo:hi]
+            self.delta_rows(y, dy, D, lo, hi)
             if dx is not None:
-                np.matmul(Db, W, out=dx[lo:hi])
+                self.input_grad_rows(p, D, dx, lo, hi)
 
         # the input-gradient product decides the split, as frame_matmul would alone
-        blocks = _row_blocks(N, need_input_grad and split_worthwhile(N, O, I))
-        if len(blocks) == 2:
-            run_pair(lambda: rows(*blocks[0]), lambda: rows(*blocks[1]))
-        else:
-            rows(*blocks[0])
+        run_row_blocks(rows, N, need_input_grad and split_worthwhile(N, O, I))
         frame_matmul(D.T, x.reshape(N, I), g["W"], frames=N)
         np.sum(D, axis=0, out=g["b"])
         if not need_input_grad:
@@ -599,7 +646,9 @@ class TimeWindow(Layer):
 
     Output (T, B, (2w+1) I), blocks ordered from ``t-w`` to ``t+w``; frames
     outside a sequence contribute zeros (the input is zero past each length).
-    No parameters.
+    No parameters. The window is copied from a strided view of the input
+    between ``w`` zero frames on either side (:meth:`padded`,
+    :meth:`window_view`), by blocks of frames (:meth:`window_rows`).
     """
 
     def __init__(self, input_size, window):
@@ -607,19 +656,39 @@ class TimeWindow(Layer):
         self.window = int(window)
         self.output_size = (2 * self.window + 1) * self.input_size
 
-    def forward(self, p, x, lengths):
+    def padded(self, x):
+        """``x`` (T, B, I) between ``w`` zero frames on either side: (T + 2w, B, I)."""
         T, B, I = x.shape
         w = self.window
-        if w == 0:
+        xp = self.work.array("padded", (T + 2 * w, B, I), x.dtype)
+        xp[:w] = 0.0
+        xp[T + w :] = 0.0
+        xp[w : T + w] = x
+        return xp
+
+    def window_view(self, xp):
+        """The window (T B, 2w+1, I) of the frames of :meth:`padded` ``xp``, a read-only view.
+
+        Row ``t B + b`` is frame ``t`` of sequence ``b``; its block ``j`` is
+        ``xp[t + j, b]``, ``j`` frames (``s0``) past ``xp[t, b]``, so the rows
+        are one sequence's stride ``s1`` apart (``xp`` is contiguous).
+        """
+        Tp, B, I = xp.shape
+        k = 2 * self.window + 1
+        s0, s1, s2 = xp.strides
+        return as_strided(xp, shape=((Tp - k + 1) * B, k, I), strides=(s1, s0, s2), writeable=False)
+
+    @staticmethod
+    def window_rows(view, out, lo, hi):
+        """Rows ``lo:hi`` of :meth:`window_view` ``view`` into ``out`` (T B, (2w+1) I)."""
+        np.copyto(out[lo:hi].reshape(view[lo:hi].shape), view[lo:hi])
+
+    def forward(self, p, x, lengths):
+        T, B, I = x.shape
+        if self.window == 0:
             return x, (x.shape, lengths)
         out = self.work.array("out", (T, B, self.output_size), x.dtype)
-        for j, k in enumerate(range(-w, w + 1)):
-            lo, hi = max(0, -k), min(T, T - k)
-            block = out[:, :, j * I : (j + 1) * I]
-            if lo < hi:
-                block[lo:hi] = x[lo + k : hi + k]
-            block[: min(lo, T)] = 0.0  # frames outside the sequence: zeros
-            block[max(hi, lo) :] = 0.0
+        self.window_rows(self.window_view(self.padded(x)), out.reshape(T * B, -1), 0, T * B)
         return out, (x.shape, lengths)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):

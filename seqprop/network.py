@@ -20,6 +20,7 @@ import numpy as np
 
 from seqprop._parallel import blas_single_thread
 from seqprop.heads import Head, StepResult, get_head
+from seqprop.heads.softmax import SoftmaxHead
 from seqprop.kernels.lockstep import copy_frames
 from seqprop.layers import (
     LSTM,
@@ -28,6 +29,10 @@ from seqprop.layers import (
     Dense,
     Layer,
     TimeWindow,
+    matmul_products,
+    run_row_blocks,
+    split_worthwhile,
+    work_worthwhile,
 )
 from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES, Kind
 
@@ -90,6 +95,7 @@ class Network:
         self._layer_g = [_local(self._grads, name) for name, _ in self.hidden]
         self._out_p = _local(self._params, "output")
         self._out_g = _local(self._grads, "output")
+        self._framewise = _framewise_layers(self.hidden, head, self._layer_p, self._layer_g)
 
     # ------------------------------------------------------------------ parameters
     def parameters(self) -> dict[str, np.ndarray]:
@@ -215,6 +221,9 @@ class Network:
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         x, lengths, targets = self._prepare(x, lengths, y)
+        if self._framewise is not None:
+            with blas_single_thread():
+                return self._framewise_step(x, targets, reduction)
         with blas_single_thread():
             h, caches = self._hidden_forward(x, lengths)
             result, dh = self.head.loss_and_grad(
@@ -222,6 +231,64 @@ class Network:
             )
             self._hidden_backward(caches, dh)
         return result
+
+    def _framewise_step(self, x, targets, reduction) -> StepResult:
+        """:meth:`step` of an MLP (a time window, dense layers, the softmax head).
+
+        Every frame's forward pass, loss and errors depend on no other frame's
+        (the window only reads the input), so they are done in one pass over
+        blocks of frames: two halves on two threads (one hand-off) when the
+        work is worth splitting, the arithmetic of each frame the same either
+        way. Then the weight gradients, one product each over all frames, split
+        by their rows between the threads (a second hand-off); the loss is
+        summed in frame order. Results are those of the layer-by-layer passes.
+        """
+        window, dense = self._framewise
+        T, B, I = x.shape
+        N = T * B
+        if window is not None and window.window:
+            view = window.window_view(window.padded(x))
+            inp = window.work.array("out", (N, window.output_size), x.dtype)
+        else:
+            view, inp = None, x.reshape(N, I)
+        ins, outs, deltas, dxs = [], [], [], []
+        for k, (_, layer, _, _) in enumerate(dense):
+            ins.append(outs[-1] if outs else inp)
+            outs.append(layer.work.array("out", (N, layer.output_size), x.dtype))
+            deltas.append(layer.work.array("delta", (N, layer.output_size), x.dtype))
+            dxs.append(layer.work.array("dx", (N, layer.input_size), x.dtype) if k else None)
+        top = outs[-1] if outs else inp
+        head_rows = self.head.frame_rows(self._out_p, top, targets, reduction, need_dh=bool(dense))
+
+        def rows(lo, hi):
+            if view is not None:
+                window.window_rows(view, inp, lo, hi)
+            for (_, layer, p, _), h, y in zip(dense, ins, outs, strict=True):
+                layer.forward_rows(p, h, y, lo, hi)
+            head_rows(lo, hi)
+            dy = head_rows.dh
+            for k in range(len(dense) - 1, -1, -1):
+                _, layer, p, _ = dense[k]
+                layer.delta_rows(outs[k], dy, deltas[k], lo, hi)
+                if k:
+                    layer.input_grad_rows(p, deltas[k], dxs[k], lo, hi)
+                    dy = dxs[k]
+
+        macs = sum(layer.input_size * layer.output_size for _, layer, _, _ in dense)
+        macs = N * (macs + top.shape[1] * self.num_classes)
+        run_row_blocks(rows, N, work_worthwhile(N, 2 * macs))
+        # the weight gradients, each split as frame_matmul would split it alone
+        K = self.num_classes
+        products = [
+            (head_rows.dlogits.T, top, self._out_g["W"], split_worthwhile(K, N, top.shape[1], N))
+        ]
+        for (_, layer, _, g), d, h in zip(dense, deltas, ins, strict=True):
+            O, I = layer.output_size, layer.input_size
+            products.append((d.T, h, g["W"], split_worthwhile(O, N, I, N)))
+        matmul_products(products)
+        for (_, _, _, g), d in zip(dense, deltas, strict=True):
+            np.sum(d, axis=0, out=g["b"])
+        return head_rows.finish(self._out_g)
 
     def loss_and_grad(self, x, y, lengths, *, reduction="sum"):
         """The loss and its gradient with respect to every parameter.
@@ -281,6 +348,20 @@ class Network:
         with blas_single_thread():
             h, _ = self._hidden_forward(x, lengths)
             return self.head.predict(self._out_p, h, lengths)
+
+
+def _framewise_layers(hidden, head, layer_p, layer_g):
+    """``(window, [(index, Dense, params, grads)])`` when the net is an MLP the framewise
+    step computes (an optional time window, dense layers, the softmax head), else None."""
+    layers = [layer for _, layer in hidden]
+    window = layers[0] if layers and type(layers[0]) is TimeWindow else None
+    rest = layers[1:] if window is not None else layers
+    if not isinstance(head, SoftmaxHead) or not all(type(layer) is Dense for layer in rest):
+        return None
+    first = len(layers) - len(rest)
+    return window, [
+        (i, layer, layer_p[i], layer_g[i]) for i, layer in enumerate(layers) if i >= first
+    ]
 
 
 def _local(d: Mapping[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:

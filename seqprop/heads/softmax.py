@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 
 from seqprop.heads.base import Head, StepResult, TargetKind, register_head
-from seqprop.kernels.loss import softmax, softmax_xent, xent_counts
-from seqprop.layers import frame_matmul
+from seqprop.kernels.loss import ordered_sum, softmax, softmax_xent_rows, xent_counts
+from seqprop.layers import Workspace, frame_matmul, run_row_blocks, split_worthwhile
 
-__all__ = ["SoftmaxHead", "inverse_frequency_weights"]
+__all__ = ["FrameRows", "SoftmaxHead", "inverse_frequency_weights"]
 
 
 @register_head
@@ -92,26 +92,32 @@ class SoftmaxHead(Head):
         logits += p["b"]
         return logits, hf
 
+    @property
+    def work(self) -> Workspace:
+        """Work arrays reused from one call to the next (:class:`seqprop.layers.Workspace`)."""
+        ws = self.__dict__.get("_work")
+        if ws is None:
+            ws = self.__dict__["_work"] = Workspace()
+        return ws
+
+    def frame_rows(self, p, hf, targets, reduction, *, need_dh=True) -> FrameRows:
+        """The per-frame part of :meth:`loss_and_grad` on ``hf`` (N, D), by blocks of frames.
+
+        Call the returned :class:`FrameRows` on blocks of rows covering all N
+        (on any threads), then :meth:`FrameRows.finish`.
+        """
+        return FrameRows(self, p, hf, targets, reduction, need_dh)
+
     def loss_and_grad(self, p, g, h, lengths, targets, reduction):
-        T, B, _ = h.shape
-        logits, hf = self._logits(p, h)
-        probs = np.empty_like(logits)
-        dlogits = np.empty_like(logits)
-        loss_sum, n, n_correct = softmax_xent(logits, targets, probs, dlogits)
-        if self.class_weights is not None:
-            w = self._frame_weights(targets, logits.dtype)
-            loss_sum = float(np.dot(w, _frame_nll(logits, targets)))
-            dlogits *= w[:, None]
-        loss = loss_sum
-        if reduction == "mean":
-            scale = 1.0 / n if n else 0.0
-            loss *= scale
-            dlogits *= scale
-        frame_matmul(dlogits.T, hf, g["W"], frames=T * B)
-        np.sum(dlogits, axis=0, out=g["b"])
-        dh = frame_matmul(dlogits, p["W"]).reshape(T, B, -1)
-        counts = {"frames": int(n), "errors": int(n - n_correct)}
-        return StepResult(float(loss), float(loss_sum), int(n), counts), dh
+        T, B, D = h.shape
+        N = T * B
+        hf = h.reshape(N, D)
+        rows = self.frame_rows(p, hf, targets, reduction)
+        # one hand-off for the per-frame work, split where its products are worth splitting
+        run_row_blocks(rows, N, split_worthwhile(N, D, self.num_classes))
+        frame_matmul(rows.dlogits.T, hf, g["W"], frames=N)
+        result = rows.finish(g)
+        return result, rows.dh.reshape(T, B, D)
 
     def score(self, p, h, lengths, targets):
         logits, _ = self._logits(p, h)
@@ -158,6 +164,64 @@ class SoftmaxHead(Head):
         from seqprop.evaluation import FrameConfusion
 
         return FrameConfusion(class_names)
+
+
+class FrameRows:
+    """Logits, softmax, cross-entropy, dE/dlogits and dE/dh of a softmax head, by row blocks.
+
+    ``rows(lo, hi)`` does frames ``lo:hi`` of ``hf`` (N, D): the arithmetic of
+    each frame is the same whatever the blocks, and the loss is summed in
+    frame order by :meth:`finish`, so results do not depend on how the frames
+    were split or on which threads the blocks ran. Buffers come from the
+    head's workspace: ``logits``, ``dlogits`` (N, K) and ``dh`` (N, D; None
+    without ``need_dh``).
+    """
+
+    def __init__(self, head, p, hf, targets, reduction, need_dh):
+        N, D = hf.shape
+        K, dtype, ws = head.num_classes, hf.dtype, head.work
+        self.head, self.p, self.hf, self.targets = head, p, hf, targets
+        self.logits = ws.array("logits", (N, K), dtype)
+        self.probs = ws.array("probs", (N, K), dtype)
+        self.dlogits = ws.array("dlogits", (N, K), dtype)
+        self.nll = ws.array("nll", (N,), np.float64)
+        self.dh = ws.array("dh", (N, D), dtype) if need_dh else None
+        self.weights = None
+        if head.class_weights is not None:
+            self.weights = head._frame_weights(targets, dtype)
+        self.n = int(np.count_nonzero(targets >= 0))
+        self.scale = None
+        if reduction == "mean":
+            self.scale = 1.0 / self.n if self.n else 0.0
+        self._correct: dict[int, int] = {}  # correctly classified frames, per block
+
+    def __call__(self, lo, hi):
+        logits, dlogits, W = self.logits[lo:hi], self.dlogits[lo:hi], self.p["W"]
+        np.matmul(self.hf[lo:hi], W.T, out=logits)
+        logits += self.p["b"]
+        _, correct = softmax_xent_rows(
+            logits, self.targets[lo:hi], self.probs[lo:hi], dlogits, self.nll[lo:hi]
+        )
+        self._correct[lo] = correct
+        if self.weights is not None:
+            dlogits *= self.weights[lo:hi, None]
+        if self.scale is not None:
+            dlogits *= self.scale
+        if self.dh is not None:
+            np.matmul(dlogits, W, out=self.dh[lo:hi])
+
+    def finish(self, g) -> StepResult:
+        """Bias gradient into ``g["b"]`` and the result (the weight gradient is the caller's:
+        ``dlogits.T @ hf`` into ``g["W"]``)."""
+        np.sum(self.dlogits, axis=0, out=g["b"])
+        if self.weights is None:
+            loss_sum = ordered_sum(self.nll)
+        else:
+            loss_sum = float(np.dot(self.weights, _frame_nll(self.logits, self.targets)))
+        loss = loss_sum if self.scale is None else loss_sum * self.scale
+        n, n_correct = self.n, sum(self._correct.values())
+        counts = {"frames": n, "errors": n - n_correct}
+        return StepResult(float(loss), float(loss_sum), n, counts)
 
 
 def _check_weights(class_weights, num_classes: int) -> np.ndarray:

@@ -109,6 +109,54 @@ def softmax_xent(logits, targets, probs, dlogits):
 
 
 @jit
+def softmax_xent_rows(logits, targets, probs, dlogits, nll):
+    """:func:`softmax_xent` over a block of rows, keeping each frame's cross-entropy.
+
+    The same arithmetic per row as :func:`softmax_xent` (each row's softmax
+    depends on that row alone): fills ``probs`` and ``dlogits`` alike, and
+    ``nll`` (N,) float64 with each scored frame's ``-ln p_c`` (0 on unscored
+    frames) instead of summing them, so that :func:`ordered_sum` of the whole
+    ``nll`` gives :func:`softmax_xent`'s total bit for bit, however the frames
+    were split into blocks. Returns the block's numbers of scored and of
+    correctly classified frames.
+    """
+    N, K = logits.shape
+    u = np.empty(_BLOCK * K, dtype=logits.dtype)
+    ib = np.empty(_BLOCK * K, dtype=np.int64)
+    log_z = np.empty(_BLOCK, dtype=np.float64)
+    arg = np.empty(_BLOCK, dtype=np.int64)
+    n_scored = 0
+    n_correct = 0
+    for lo in range(0, N, _BLOCK):
+        hi = min(lo + _BLOCK, N)
+        _softmax_block(logits, lo, hi, probs, u, ib, log_z, arg)
+        for n in range(lo, hi):
+            c = targets[n]
+            if c < 0:
+                nll[n] = 0.0
+                for k in range(K):
+                    dlogits[n, k] = 0.0
+                continue
+            nll[n] = log_z[n - lo] - logits[n, c]
+            n_scored += 1
+            if arg[n - lo] == c:
+                n_correct += 1
+            for k in range(K):
+                dlogits[n, k] = probs[n, k]
+            dlogits[n, c] -= 1.0
+    return n_scored, n_correct
+
+
+@jit
+def ordered_sum(values):
+    """``values[0] + values[1] + ...`` added one after the other, in float64."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
+@jit
 def softmax(logits, probs):
     """Row-wise softmax of ``logits`` (N, K) into ``probs``."""
     N, K = logits.shape
