@@ -564,7 +564,8 @@ class Dense(Layer):
     or ``"logistic"`` (the MLP's hidden units; output layers belong to the
     heads). Every frame is computed alike, so the work can be done by blocks of
     frames (rows of the (T B, .) flattened arrays): :meth:`forward_rows`,
-    :meth:`delta_rows` and :meth:`input_grad_rows` do one block.
+    :meth:`delta_rows`, :meth:`input_grad_rows` and :meth:`param_grads_rows`
+    do one block.
     """
 
     def __init__(self, input_size, output_size, *, activation="tanh"):
@@ -605,6 +606,13 @@ class Dense(Layer):
     def input_grad_rows(self, p, delta, dx, lo, hi):
         """``dx[lo:hi]`` = dE/dx = ``delta[lo:hi] W`` (N, I)."""
         np.matmul(delta[lo:hi], p["W"], out=dx[lo:hi])
+
+    def param_grads_rows(self, x, delta, g, lo, hi):
+        """``W`` and ``b`` gradients from frames ``lo:hi`` alone into ``g``: ``delta^T x``
+        and the column sums of ``delta`` over those rows."""
+        Db = delta[lo:hi]
+        np.matmul(Db.T, x[lo:hi], out=g["W"])
+        np.sum(Db, axis=0, out=g["b"])
 
     def forward(self, p, x, lengths):
         T, B, I = x.shape
@@ -678,10 +686,17 @@ class TimeWindow(Layer):
         s0, s1, s2 = xp.strides
         return as_strided(xp, shape=((Tp - k + 1) * B, k, I), strides=(s1, s0, s2), writeable=False)
 
-    @staticmethod
-    def window_rows(view, out, lo, hi):
-        """Rows ``lo:hi`` of :meth:`window_view` ``view`` into ``out`` (T B, (2w+1) I)."""
-        np.copyto(out[lo:hi].reshape(view[lo:hi].shape), view[lo:hi])
+    def window_rows(self, view, out, lo, hi, frames=None):
+        """Rows ``lo:hi`` of :meth:`window_view` ``view`` into ``out`` (., (2w+1) I).
+
+        With ``frames`` (int array), row ``r`` of ``out`` is the window of
+        frame ``frames[r]`` (row ``frames[r]`` of ``view``).
+        """
+        dst = out[lo:hi].reshape(hi - lo, *view.shape[1:])
+        if frames is None:
+            np.copyto(dst, view[lo:hi])
+        else:
+            np.take(view, frames[lo:hi], axis=0, out=dst)
 
     def forward(self, p, x, lengths):
         T, B, I = x.shape

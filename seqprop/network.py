@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from seqprop._parallel import blas_single_thread
+from seqprop.framewise import FramewiseStep
 from seqprop.heads import Head, StepResult, get_head
 from seqprop.heads.softmax import SoftmaxHead
 from seqprop.kernels.lockstep import copy_frames
@@ -29,10 +30,6 @@ from seqprop.layers import (
     Dense,
     Layer,
     TimeWindow,
-    matmul_products,
-    run_row_blocks,
-    split_worthwhile,
-    work_worthwhile,
 )
 from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES, Kind
 
@@ -233,62 +230,11 @@ class Network:
         return result
 
     def _framewise_step(self, x, targets, reduction) -> StepResult:
-        """:meth:`step` of an MLP (a time window, dense layers, the softmax head).
-
-        Every frame's forward pass, loss and errors depend on no other frame's
-        (the window only reads the input), so they are done in one pass over
-        blocks of frames: two halves on two threads (one hand-off) when the
-        work is worth splitting, the arithmetic of each frame the same either
-        way. Then the weight gradients, one product each over all frames, split
-        by their rows between the threads (a second hand-off); the loss is
-        summed in frame order. Results are those of the layer-by-layer passes.
-        """
+        """:meth:`step` of an MLP (a time window, dense layers, the softmax head):
+        :class:`seqprop.framewise.FramewiseStep`."""
         window, dense = self._framewise
-        T, B, I = x.shape
-        N = T * B
-        if window is not None and window.window:
-            view = window.window_view(window.padded(x))
-            inp = window.work.array("out", (N, window.output_size), x.dtype)
-        else:
-            view, inp = None, x.reshape(N, I)
-        ins, outs, deltas, dxs = [], [], [], []
-        for k, (_, layer, _, _) in enumerate(dense):
-            ins.append(outs[-1] if outs else inp)
-            outs.append(layer.work.array("out", (N, layer.output_size), x.dtype))
-            deltas.append(layer.work.array("delta", (N, layer.output_size), x.dtype))
-            dxs.append(layer.work.array("dx", (N, layer.input_size), x.dtype) if k else None)
-        top = outs[-1] if outs else inp
-        head_rows = self.head.frame_rows(self._out_p, top, targets, reduction, need_dh=bool(dense))
-
-        def rows(lo, hi):
-            if view is not None:
-                window.window_rows(view, inp, lo, hi)
-            for (_, layer, p, _), h, y in zip(dense, ins, outs, strict=True):
-                layer.forward_rows(p, h, y, lo, hi)
-            head_rows(lo, hi)
-            dy = head_rows.dh
-            for k in range(len(dense) - 1, -1, -1):
-                _, layer, p, _ = dense[k]
-                layer.delta_rows(outs[k], dy, deltas[k], lo, hi)
-                if k:
-                    layer.input_grad_rows(p, deltas[k], dxs[k], lo, hi)
-                    dy = dxs[k]
-
-        macs = sum(layer.input_size * layer.output_size for _, layer, _, _ in dense)
-        macs = N * (macs + top.shape[1] * self.num_classes)
-        run_row_blocks(rows, N, work_worthwhile(N, 2 * macs))
-        # the weight gradients, each split as frame_matmul would split it alone
-        K = self.num_classes
-        products = [
-            (head_rows.dlogits.T, top, self._out_g["W"], split_worthwhile(K, N, top.shape[1], N))
-        ]
-        for (_, layer, _, g), d, h in zip(dense, deltas, ins, strict=True):
-            O, I = layer.output_size, layer.input_size
-            products.append((d.T, h, g["W"], split_worthwhile(O, N, I, N)))
-        matmul_products(products)
-        for (_, _, _, g), d in zip(dense, deltas, strict=True):
-            np.sum(d, axis=0, out=g["b"])
-        return head_rows.finish(self._out_g)
+        step = FramewiseStep(window, dense, self.head, self._out_p, self._out_g)
+        return step(x, targets, reduction)
 
     def loss_and_grad(self, x, y, lengths, *, reduction="sum"):
         """The loss and its gradient with respect to every parameter.

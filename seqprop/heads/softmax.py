@@ -104,7 +104,7 @@ class SoftmaxHead(Head):
         """The per-frame part of :meth:`loss_and_grad` on ``hf`` (N, D), by blocks of frames.
 
         Call the returned :class:`FrameRows` on blocks of rows covering all N
-        (on any threads), then :meth:`FrameRows.finish`.
+        (on any threads), then :meth:`FrameRows.result`.
         """
         return FrameRows(self, p, hf, targets, reduction, need_dh)
 
@@ -116,8 +116,8 @@ class SoftmaxHead(Head):
         # one hand-off for the per-frame work, split where its products are worth splitting
         run_row_blocks(rows, N, split_worthwhile(N, D, self.num_classes))
         frame_matmul(rows.dlogits.T, hf, g["W"], frames=N)
-        result = rows.finish(g)
-        return result, rows.dh.reshape(T, B, D)
+        np.sum(rows.dlogits, axis=0, out=g["b"])
+        return rows.result(), rows.dh.reshape(T, B, D)
 
     def score(self, p, h, lengths, targets):
         logits, _ = self._logits(p, h)
@@ -171,7 +171,7 @@ class FrameRows:
 
     ``rows(lo, hi)`` does frames ``lo:hi`` of ``hf`` (N, D): the arithmetic of
     each frame is the same whatever the blocks, and the loss is summed in
-    frame order by :meth:`finish`, so results do not depend on how the frames
+    frame order by :meth:`result`, so results do not depend on how the frames
     were split or on which threads the blocks ran. Buffers come from the
     head's workspace: ``logits``, ``dlogits`` (N, K) and ``dh`` (N, D; None
     without ``need_dh``).
@@ -210,10 +210,14 @@ class FrameRows:
         if self.dh is not None:
             np.matmul(dlogits, W, out=self.dh[lo:hi])
 
-    def finish(self, g) -> StepResult:
-        """Bias gradient into ``g["b"]`` and the result (the weight gradient is the caller's:
-        ``dlogits.T @ hf`` into ``g["W"]``)."""
-        np.sum(self.dlogits, axis=0, out=g["b"])
+    def param_grads(self, lo, hi, g) -> None:
+        """The head's weight and bias gradients from frames ``lo:hi`` alone, into ``g``."""
+        dlogits = self.dlogits[lo:hi]
+        np.matmul(dlogits.T, self.hf[lo:hi], out=g["W"])
+        np.sum(dlogits, axis=0, out=g["b"])
+
+    def result(self) -> StepResult:
+        """The loss (summed in frame order) and the counts, once every block is done."""
         if self.weights is None:
             loss_sum = ordered_sum(self.nll)
         else:
