@@ -175,29 +175,6 @@ def run_row_blocks(rows, n, split):
         rows(*blocks[0])
 
 
-def matmul_products(products):
-    """``out[...] = a @ b`` for every ``(a, b, out, split)`` of ``products``, one hand-off.
-
-    A product with ``split`` is split into halves of ``a``'s rows, as
-    :func:`_matmul` splits it alone; all first halves and the unsplit
-    products run on one thread, all second halves on the other (when seqprop
-    may use two; one after the other otherwise, the same arithmetic).
-    """
-
-    def half(second):
-        for a, b, out, split in products:
-            blocks = _row_blocks(a.shape[0], split)
-            if second and len(blocks) == 1:
-                continue
-            lo, hi = blocks[-1] if second else blocks[0]
-            np.matmul(a[lo:hi], b, out=out[lo:hi])
-
-    if any(len(_row_blocks(a.shape[0], split)) == 2 for a, _, _, split in products):
-        run_pair(lambda: half(False), lambda: half(True))
-    else:
-        half(False)
-
-
 def _recurrent_weight_grads(g, delta, x, out, reverse, split):
     """``W_ih``, ``b`` and ``W_hh`` gradients of a recurrent layer, each one matrix product.
 
@@ -581,7 +558,7 @@ class Dense(Layer):
     def forward_rows(self, p, x, y, lo, hi):
         """``y[lo:hi] = f(x[lo:hi] W^T + b)`` for ``x`` (N, I), ``y`` (N, O)."""
         yb = y[lo:hi]
-        np.matmul(x[lo:hi], p["W"].T, out=yb)
+        frame_matmul(x[lo:hi], p["W"].T, yb, split=False)
         yb += p["b"]
         if self.activation == "tanh":
             np.tanh(yb, out=yb)
@@ -605,13 +582,13 @@ class Dense(Layer):
 
     def input_grad_rows(self, p, delta, dx, lo, hi):
         """``dx[lo:hi]`` = dE/dx = ``delta[lo:hi] W`` (N, I)."""
-        np.matmul(delta[lo:hi], p["W"], out=dx[lo:hi])
+        frame_matmul(delta[lo:hi], p["W"], dx[lo:hi], split=False)
 
     def param_grads_rows(self, x, delta, g, lo, hi):
         """``W`` and ``b`` gradients from frames ``lo:hi`` alone into ``g``: ``delta^T x``
         and the column sums of ``delta`` over those rows."""
         Db = delta[lo:hi]
-        np.matmul(Db.T, x[lo:hi], out=g["W"])
+        frame_matmul(Db.T, x[lo:hi], g["W"], split=False)
         np.sum(Db, axis=0, out=g["b"])
 
     def forward(self, p, x, lengths):

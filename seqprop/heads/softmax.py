@@ -197,7 +197,7 @@ class FrameRows:
 
     def __call__(self, lo, hi):
         logits, dlogits, W = self.logits[lo:hi], self.dlogits[lo:hi], self.p["W"]
-        np.matmul(self.hf[lo:hi], W.T, out=logits)
+        frame_matmul(self.hf[lo:hi], W.T, logits, split=False)
         logits += self.p["b"]
         _, correct = softmax_xent_rows(
             logits, self.targets[lo:hi], self.probs[lo:hi], dlogits, self.nll[lo:hi]
@@ -208,12 +208,12 @@ class FrameRows:
         if self.scale is not None:
             dlogits *= self.scale
         if self.dh is not None:
-            np.matmul(dlogits, W, out=self.dh[lo:hi])
+            frame_matmul(dlogits, W, self.dh[lo:hi], split=False)
 
     def param_grads(self, lo, hi, g) -> None:
         """The head's weight and bias gradients from frames ``lo:hi`` alone, into ``g``."""
         dlogits = self.dlogits[lo:hi]
-        np.matmul(dlogits.T, self.hf[lo:hi], out=g["W"])
+        frame_matmul(dlogits.T, self.hf[lo:hi], g["W"], split=False)
         np.sum(dlogits, axis=0, out=g["b"])
 
     def result(self) -> StepResult:
