@@ -73,42 +73,6 @@ def _softmax_block(logits, lo, hi, probs, u, ib, log_z, arg):
 
 
 @jit
-def softmax_xent(logits, targets, probs, dlogits):
-    """Softmax probabilities, summed cross-entropy and its gradient.
-
-    Fills ``probs`` (N, K) and ``dlogits`` (N, K) = ``probs - onehot`` on scored
-    frames, 0 on unscored ones. Returns the cross-entropy summed over scored
-    frames, the number of scored frames and the number whose most probable
-    class (first maximum) is the target.
-    """
-    N, K = logits.shape
-    u = np.empty(_BLOCK * K, dtype=logits.dtype)
-    ib = np.empty(_BLOCK * K, dtype=np.int64)
-    log_z = np.empty(_BLOCK, dtype=np.float64)
-    arg = np.empty(_BLOCK, dtype=np.int64)
-    total = 0.0
-    n_scored = 0
-    n_correct = 0
-    for lo in range(0, N, _BLOCK):
-        hi = min(lo + _BLOCK, N)
-        _softmax_block(logits, lo, hi, probs, u, ib, log_z, arg)
-        for n in range(lo, hi):
-            c = targets[n]
-            if c < 0:
-                for k in range(K):
-                    dlogits[n, k] = 0.0
-                continue
-            total += log_z[n - lo] - logits[n, c]
-            n_scored += 1
-            if arg[n - lo] == c:
-                n_correct += 1
-            for k in range(K):
-                dlogits[n, k] = probs[n, k]
-            dlogits[n, c] -= 1.0
-    return total, n_scored, n_correct
-
-
-@jit
 def softmax_xent_rows(logits, targets, probs, dlogits, nll):
     """:func:`softmax_xent` over a block of rows, keeping each frame's cross-entropy.
 
@@ -154,6 +118,20 @@ def ordered_sum(values):
     for v in values:
         total += v
     return total
+
+
+def softmax_xent(logits, targets, probs, dlogits):
+    """Softmax probabilities, summed cross-entropy and its gradient.
+
+    Fills ``probs`` (N, K) and ``dlogits`` (N, K) = ``probs - onehot`` on scored
+    frames, 0 on unscored ones. Returns the cross-entropy summed over scored
+    frames (in frame order, in float64), the number of scored frames and the
+    number whose most probable class (first maximum) is the target.
+    (Python: calls the kernels :func:`softmax_xent_rows` and :func:`ordered_sum`.)
+    """
+    nll = np.empty(logits.shape[0], dtype=np.float64)
+    n_scored, n_correct = softmax_xent_rows(logits, targets, probs, dlogits, nll)
+    return ordered_sum(nll), n_scored, n_correct
 
 
 @jit
