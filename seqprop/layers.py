@@ -26,6 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
+from seqprop.kernels.dense import logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
     lstm_backward,
     lstm_forward,
@@ -571,14 +572,8 @@ class Dense(Layer):
 
     def delta_rows(self, y, dy, delta, lo, hi):
         """``delta[lo:hi]`` = dE/dz from the outputs ``y`` and their errors ``dy`` (N, O)."""
-        Db, yb = delta[lo:hi], y[lo:hi]
-        if self.activation == "tanh":  # D = d_out * (1 - y^2)
-            np.multiply(yb, yb, out=Db)
-            np.subtract(1.0, Db, out=Db)
-        else:  # D = d_out * (y (1 - y))
-            np.subtract(1.0, yb, out=Db)
-            Db *= yb
-        Db *= dy[lo:hi]
+        kernel = tanh_delta if self.activation == "tanh" else logistic_delta
+        kernel(y[lo:hi], dy[lo:hi], delta[lo:hi], y.dtype.type(1.0))
 
     def input_grad_rows(self, p, delta, dx, lo, hi):
         """``dx[lo:hi]`` = dE/dx = ``delta[lo:hi] W`` (N, I)."""

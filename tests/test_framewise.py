@@ -200,3 +200,22 @@ def test_paper_mlp_online_split_step_agrees_with_layer_by_layer():
     np.testing.assert_allclose(
         net.flat_gradient, ref_grad, rtol=0, atol=1e-13 * np.abs(ref_grad).max()
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_delta_kernels_round_like_the_numpy_expressions(dtype):
+    from seqprop.kernels.dense import logistic_delta, tanh_delta
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(size=(37, 11)) * 3
+    dy = rng.normal(size=z.shape).astype(dtype)
+    one = dtype(1.0)
+    y = np.tanh(z).astype(dtype)
+    out = np.empty_like(y)
+    tanh_delta(y, dy, out, one)
+    expected = np.subtract(1.0, y * y) * dy
+    assert expected.dtype == dtype
+    np.testing.assert_array_equal(out, expected)
+    y = (1.0 / (1.0 + np.exp(-z))).astype(dtype)
+    logistic_delta(y, dy, out, one)
+    np.testing.assert_array_equal(out, (np.subtract(1.0, y) * y) * dy)
