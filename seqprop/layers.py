@@ -26,7 +26,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
-from seqprop.kernels.dense import logistic_delta, tanh_delta
+from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
     lstm_backward,
     lstm_forward,
@@ -668,7 +668,7 @@ class TimeWindow(Layer):
         if frames is None:
             np.copyto(dst, view[lo:hi])
         else:
-            np.take(view, frames[lo:hi], axis=0, out=dst)
+            gather_rows(view, frames[lo:hi], dst)
 
     def forward(self, p, x, lengths):
         T, B, I = x.shape

@@ -1,8 +1,9 @@
-"""Dense (framewise) layer kernels: the errors at a layer's inputs to its units.
+"""Kernels of the MLP's layers: the errors at a dense layer's units, and the
+rows of a time window picked by frame.
 
-Each computes, element by element, exactly the float operations of the numpy
-expressions they replace (in the arrays' precision, no fused multiply-add:
-fastmath is off), in one pass instead of three.
+The error kernels compute, element by element, exactly the float operations of
+the numpy expressions they replace (in the arrays' precision, no fused
+multiply-add: fastmath is off), in one pass instead of three.
 """
 
 from seqprop.kernels._jit import jit
@@ -28,3 +29,13 @@ def logistic_delta(y, dy, delta, one):
         for j in range(y.shape[1]):
             v = y[i, j]
             delta[i, j] = ((one - v) * v) * dy[i, j]
+
+
+@jit
+def gather_rows(src, rows, out):
+    """``out[r] = src[rows[r]]`` for 3-D ``src`` of any strides (a time window's view)."""
+    for r in range(rows.shape[0]):
+        s = rows[r]
+        for j in range(src.shape[1]):
+            for i in range(src.shape[2]):
+                out[r, j, i] = src[s, j, i]
