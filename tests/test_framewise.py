@@ -219,3 +219,25 @@ def test_dense_delta_kernels_round_like_the_numpy_expressions(dtype):
     y = (1.0 / (1.0 + np.exp(-z))).astype(dtype)
     logistic_delta(y, dy, out, one)
     np.testing.assert_array_equal(out, (np.subtract(1.0, y) * y) * dy)
+
+
+@pytest.mark.parametrize("kw", MLPS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_steps_of_the_same_shape_reuse_nothing_but_memory(kw, dtype, split_everything):
+    """Work arrays are kept from one step to the next of the same shape (online training):
+    each step still computes from its own batch, as the layer-by-layer passes do."""
+    net = mlp(dtype, **kw)
+    full, padded = (9, 9, 9), (9, 4, 7)
+    for seed, lengths, unlabelled in (
+        (1, full, 0.0), (2, full, 0.0), (3, padded, 0.3), (4, padded, 0.3), (5, full, 0.0)
+    ):  # fmt: skip
+        x, y, lengths = data(lengths=lengths, seed=seed, unlabelled=unlabelled)
+        ref, ref_grad = layer_by_layer(net, x, y, lengths)
+        got = net.step(x, y, lengths)
+        assert got.counts == ref.counts
+        assert got.loss_sum == pytest.approx(
+            ref.loss_sum, rel=1e-5 if dtype == "float32" else 1e-13
+        )
+        scale = np.abs(ref_grad).max()
+        tol = 1e-5 if dtype == "float32" else 1e-13
+        np.testing.assert_allclose(net.flat_gradient, ref_grad, rtol=0, atol=tol * scale)
