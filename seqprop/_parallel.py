@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -77,35 +76,52 @@ def _blas_libraries():
     return _blas_libs
 
 
-@contextmanager
-def blas_single_thread():
-    """Hold every loaded BLAS library to one thread (nested uses cost nothing).
+class _BlasSingleThread:
+    """The context manager :func:`blas_single_thread` returns (one, shared).
 
-    Each library's own thread count is read on entry and put back on exit
-    (a few microseconds: threadpoolctl's controllers, looked up once).
+    A counter of the contexts open in any thread: the first to open sets every
+    BLAS library to one thread (reading each one's own count first), the last
+    to close puts the counts back; nested ones cost a lock and an addition.
     """
-    global _limit_depth
-    with _limit_lock:
-        outermost = _limit_depth == 0
-        _limit_depth += 1
-    try:
-        if outermost:
+
+    def __init__(self):
+        self._before: list[int] = []
+
+    def __enter__(self):
+        global _limit_depth
+        with _limit_lock:
+            _limit_depth += 1
+            if _limit_depth > 1:
+                return self
             libs = _blas_libraries()
-            before = [lib.get_num_threads() for lib in libs]
-            for lib, n in zip(libs, before, strict=True):
+            self._before = [lib.get_num_threads() for lib in libs]
+            for lib, n in zip(libs, self._before, strict=True):
                 if n != 1:
                     lib.set_num_threads(1)
-            try:
-                yield
-            finally:
-                for lib, n in zip(libs, before, strict=True):
-                    if n != 1:
-                        lib.set_num_threads(n)
-        else:
-            yield
-    finally:
+        return self
+
+    def __exit__(self, *exc):
+        global _limit_depth
         with _limit_lock:
             _limit_depth -= 1
+            if _limit_depth == 0:
+                for lib, n in zip(_blas_libraries(), self._before, strict=True):
+                    if n != 1:
+                        lib.set_num_threads(n)
+        return False
+
+
+_BLAS_SINGLE_THREAD = _BlasSingleThread()
+
+
+def blas_single_thread() -> _BlasSingleThread:
+    """Hold every loaded BLAS library to one thread while the context is open.
+
+    Nested and concurrent uses cost almost nothing; each library's own thread
+    count is read when the first context opens and put back when the last
+    closes (a few microseconds: threadpoolctl's controllers, looked up once).
+    """
+    return _BLAS_SINGLE_THREAD
 
 
 def run_pair(f1, f2):

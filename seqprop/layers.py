@@ -358,22 +358,23 @@ class LSTM(Layer):
         G = 4 * H
         ws = self.work
         xp = ws.array("xp", (T, B, G), x.dtype)
-        w_hh_t = np.ascontiguousarray(p["W_hh"].T)
+        w_hh_t = ws.array("w_hh_t", (H, G), x.dtype)  # W_hh^T, for this step's passes
         act = xp  # the kernel reads each frame's projections before it writes its gates there
         cell = ws.array("cell", (T, B, H), x.dtype)
         hcell = ws.array("hcell", (T, B, H), x.dtype)
         out = ws.array("out", (T, B, H), x.dtype)
         bias, peep, rev, code = p["b"], p["w_peep"], self.reverse, self._squash_code
         x2, w_ih_t, xp2 = x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G)
-        cache = (x, lengths, act, cell, hcell, out)
-        if not self.split_batch:  # the whole pass in one compiled call
+        cache = (x, lengths, act, cell, hcell, out, w_hh_t)
+        w_hh = p["W_hh"]
+        if not self.split_batch:  # the whole pass in one compiled call (W_hh^T there too)
             order = _order(lengths)
             cat, col = into if into is not None else (_NOWHERE[x.dtype.char], 0)
 
             def run():
                 with blas_single_thread():
                     lstm_layer_forward(
-                        x2, w_ih_t, xp2, bias, w_hh_t, peep, lengths, order, rev, code,
+                        x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, rev, code,
                         act, cell, hcell, out, cat, col,
                     )  # fmt: skip
                 return out, cache
@@ -381,6 +382,7 @@ class LSTM(Layer):
             return run
 
         def run_split():
+            np.copyto(w_hh_t, w_hh.T)
             frame_matmul(x2, w_ih_t, xp2, split=True)
             _run_recurrence(
                 lambda order: lstm_forward(
@@ -396,7 +398,7 @@ class LSTM(Layer):
         return run_split
 
     def backward_task(self, p, g, cache, d_out, need_input_grad=True, col=0):
-        x, lengths, act, cell, hcell, out = cache
+        x, lengths, act, cell, hcell, out, w_hh_t = cache
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
@@ -410,7 +412,6 @@ class LSTM(Layer):
             d_out = np.ascontiguousarray(d_out[:, :, col : col + H])
             d_full, d_col = _NOWHERE[x.dtype.char], 0
         w_hh, peep, rev, code = p["W_hh"], p["w_peep"], self.reverse, self._squash_code
-        w_hh_t = np.ascontiguousarray(w_hh.T)
         trunc = self.gradient == "truncated"
         dx = ws.array("dx", (T, B, I), x.dtype) if need_input_grad else None
         if not self.split_batch:  # the whole pass in one compiled call

@@ -130,3 +130,33 @@ def test_flags_are_atomic_release_acquire():
     assert wait_for(flags, 0, 3, 1) and wait_for(flags, 0, 2, 1)
     assert publish_and_wait(flags, 16, 5, 0, 3, 10) and flags[16] == 5
     assert not publish_and_wait(flags, 16, 6, 0, 4, 10) and flags[16] == 6
+
+
+def test_blas_held_to_one_thread_inside_and_restored_after():
+    """Nested and concurrent contexts: one thread inside any, each library's own count after."""
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS numba calls)
+    from threadpoolctl import ThreadpoolController
+
+    from seqprop._parallel import blas_single_thread
+
+    ctl = ThreadpoolController()
+    ctl.select(user_api="blas").lib_controllers[0].set_num_threads(2)
+
+    def counts():
+        return [
+            lib.num_threads
+            for lib in ThreadpoolController().select(user_api="blas").lib_controllers
+        ]
+
+    before = counts()
+    seen = []
+    with blas_single_thread():
+        seen.append(counts())
+        with blas_single_thread():
+            seen.append(counts())
+        seen.append(counts())
+        t = threading.Thread(target=lambda: seen.append(run_pair(counts, counts)))
+        t.start()
+        t.join()
+    assert all(c == 1 for snapshot in seen[:3] for c in snapshot)
+    assert counts() == before

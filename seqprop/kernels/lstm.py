@@ -215,6 +215,7 @@ def lstm_layer_forward(
     w_ih_t,
     xp2,
     bias,
+    w_hh,
     w_hh_t,
     peep,
     lengths,
@@ -234,9 +235,14 @@ def lstm_layer_forward(
     ``xp2`` (T*B, G) the input projections' storage (``xp`` flattened). One
     compiled call, so that it runs on its own thread without the GIL. Unless
     ``cat`` is empty, ``out`` is also copied into ``cat[:, :, col:col+H]`` (a
-    bidirectional layer's output).
+    bidirectional layer's output). ``w_hh_t`` (H, G) is filled with ``w_hh``
+    transposed first (the backward pass of the same step reuses it).
     """
     T, B, H = out.shape
+    G = 4 * H
+    for g in range(G):
+        for j in range(H):
+            w_hh_t[j, g] = w_hh[g, j]
     np.dot(x2, w_ih_t, xp2)
     xp = xp2.reshape((T, B, xp2.shape[1]))
     lstm_forward(
