@@ -28,6 +28,7 @@ from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
+    gather_frame_rows,
     lstm_backward,
     lstm_forward,
     lstm_layer_backward,
@@ -192,6 +193,25 @@ def _recurrent_weight_grads(g, delta, x, out, reverse, split):
         frame_matmul(d_pairs.T, h_prev, g["W_hh"], split=split, frames=T * B)
     else:
         g["W_hh"][...] = 0.0
+    return D
+
+
+def _packed_weight_grads(ws, g, delta, x, out, reverse, lengths):
+    """:func:`_recurrent_weight_grads` of a padded batch over the frames inside the
+    sequences only: their rows gathered (one compiled pass), then each product
+    split by rows as :func:`frame_matmul` decides. Returns ``delta`` flattened."""
+    T, B, G = delta.shape
+    I, H = x.shape[2], out.shape[2]
+    D = delta.reshape(T * B, G)
+    rows = _frame_rows(lengths, T)
+    N = rows.size
+    d_rows = ws.array("d_rows", (N, G), delta.dtype)
+    x_rows = ws.array("x_rows", (N, I), delta.dtype)
+    h_rows = ws.array("h_rows", (N, H), delta.dtype)
+    gather_frame_rows(D, x.reshape(T * B, I), out, reverse, rows, d_rows, x_rows, h_rows)
+    frame_matmul(d_rows.T, x_rows, g["W_ih"], frames=N)
+    np.sum(d_rows, axis=0, out=g["b"])
+    frame_matmul(d_rows.T, h_rows, g["W_hh"], frames=N)
     return D
 
 
@@ -454,7 +474,10 @@ class LSTM(Layer):
             np.copyto(g["w_peep"], shares[0])
             for share in shares[1:]:
                 g["w_peep"] += share
-            D = _recurrent_weight_grads(g, delta, x, out, rev, True)
+            if int(lengths.sum()) < T * B:  # a padded batch: products over its frames only
+                D = _packed_weight_grads(ws, g, delta, x, out, rev, lengths)
+            else:
+                D = _recurrent_weight_grads(g, delta, x, out, rev, True)
             if need_input_grad:
                 frame_matmul(D, p["W_ih"], dx.reshape(T * B, I), split=True)
             return dx

@@ -340,6 +340,26 @@ def _packed_gradients(
 ):
     """The weight gradients (and dE/dx) of :func:`lstm_layer_backward` over the rows
     ``rows`` of a padded batch only (see there)."""
+    N = rows.shape[0]
+    I = x2.shape[1]
+    gather_frame_rows(D, x2, out, reverse, rows, d_rows, x_rows, h_rows)
+    np.dot(d_rows.T, x_rows, g_w_ih)
+    np.dot(ones[:N], d_rows, g_b)
+    np.dot(d_rows.T, h_rows, g_w_hh)
+    if dx2.shape[0] > 0:
+        np.dot(d_rows, w_ih, x_rows)  # dE/dx of the rows, then in place
+        dx2[...] = 0.0
+        for r in range(N):
+            for i in range(I):
+                dx2[rows[r], i] = x_rows[r, i]
+
+
+@jit
+def gather_frame_rows(D, x2, out, reverse, rows, d_rows, x_rows, h_rows):
+    """Rows ``rows`` (flat ``t*B + b``) of ``D`` (T*B, G) and ``x2`` (T*B, I), and
+    b(t_prev) of each from ``out`` (T, B, H) (zero before a sequence's first
+    step), into ``d_rows``, ``x_rows`` and ``h_rows``: the operands of a
+    recurrent layer's weight gradients over the frames inside the sequences."""
     T, B, H = out.shape
     N = rows.shape[0]
     G = D.shape[1]
@@ -358,12 +378,3 @@ def _packed_gradients(
         else:
             for j in range(H):
                 h_rows[r, j] = 0.0
-    np.dot(d_rows.T, x_rows, g_w_ih)
-    np.dot(ones[:N], d_rows, g_b)
-    np.dot(d_rows.T, h_rows, g_w_hh)
-    if dx2.shape[0] > 0:
-        np.dot(d_rows, w_ih, x_rows)  # dE/dx of the rows, then in place
-        dx2[...] = 0.0
-        for r in range(N):
-            for i in range(I):
-                dx2[rows[r], i] = x_rows[r, i]
