@@ -45,6 +45,11 @@ def _sub(d: dict, prefix: str) -> dict:
     return {k[n:]: v for k, v in d.items() if k.startswith(prefix)}
 
 
+_NO_ERROR = {
+    np.dtype(t).char: (np.zeros((0, 0), dtype=t), np.zeros((0, 0), dtype=t))
+    for t in (np.float32, np.float64)
+}
+"""Empty (dlogits, weights) by dtype: "no OutputError" for the compiled backward pass."""
 _NOWHERE = {np.dtype(t).char: np.zeros((0, 0, 0), dtype=t) for t in (np.float32, np.float64)}
 """Empty (0, 0, 0) arrays by dtype: "no such array" for the compiled layer passes."""
 
@@ -215,6 +220,31 @@ def _packed_weight_grads(ws, g, delta, x, out, reverse, lengths):
     return D
 
 
+class OutputError:
+    """The error at a layer's output given as ``dlogits @ W`` (T*B, D), not yet multiplied.
+
+    A head with an affine output layer (the softmax head) can hand its
+    ``dlogits`` (T*B, K) and weights ``W`` (K, D) to the top layer instead
+    of dE/dh: each direction of a bidirectional layer then multiplies out
+    its own columns on its own thread, and ``finish`` (the head's own
+    weight gradients) runs on the calling thread alongside. ``shape`` is
+    that of dE/dh, (T, B, D).
+    """
+
+    def __init__(self, dlogits, weights, shape, finish):
+        self.dlogits, self.weights, self.shape, self.finish = dlogits, weights, shape, finish
+
+    def columns(self, lo: int, hi: int) -> np.ndarray:
+        """dE/dh[:, :, lo:hi] as a C-contiguous (T, B, hi-lo) array."""
+        T, B, _ = self.shape
+        out = np.matmul(self.dlogits, np.ascontiguousarray(self.weights[:, lo:hi]))
+        return out.reshape(T, B, hi - lo)
+
+    def dense(self) -> np.ndarray:
+        """dE/dh (T, B, D)."""
+        return self.columns(0, self.shape[2])
+
+
 def _free_buffer_refs() -> int:
     """``sys.getrefcount`` of a stored buffer nothing else refers to, measured the way
     :meth:`Workspace.array` looks (a dict entry and a local name), so that the
@@ -325,6 +355,9 @@ class Layer:
         The layer's output error is ``d_out[:, :, col:col+O]`` (``d_out`` may be
         a bidirectional layer's, for both directions).
         """
+        if isinstance(d_out, OutputError):
+            lo, hi = col, col + self.output_size
+            return lambda: self.backward(p, g, cache, d_out.columns(lo, hi), need_input_grad)
         own = d_out[:, :, col : col + self.output_size]
         return lambda: self.backward(p, g, cache, np.ascontiguousarray(own), need_input_grad)
 
@@ -424,7 +457,17 @@ class LSTM(Layer):
         G = 4 * H
         ws = self.work
         delta = ws.array("delta", (T, B, G), x.dtype)
-        if d_out.shape[2] != H and not self.split_batch:
+        dlogits, w_cols = _NO_ERROR[x.dtype.char]
+        if isinstance(d_out, OutputError) and not self.split_batch:
+            # the compiled call multiplies out its own columns of the error
+            dlogits = d_out.dlogits
+            w_cols = np.ascontiguousarray(d_out.weights[:, col : col + H])
+            d_full, d_col = _NOWHERE[x.dtype.char], 0
+            d_out = ws.array("d_out", (T, B, H), x.dtype)
+        elif isinstance(d_out, OutputError):
+            d_out = d_out.columns(col, col + H)
+            d_full, d_col = _NOWHERE[x.dtype.char], 0
+        elif d_out.shape[2] != H and not self.split_batch:
             # the compiled call copies its columns of the (bidirectional) error
             d_full, d_col = np.ascontiguousarray(d_out), col
             d_out = ws.array("d_out", (T, B, H), x.dtype)
@@ -450,7 +493,8 @@ class LSTM(Layer):
                 g["w_peep"][...] = 0.0
                 with blas_single_thread():
                     lstm_layer_backward(
-                        d_full, d_col, d_out, w_hh, w_hh_t, peep, lengths, order, rev, code,
+                        dlogits, w_cols, d_full, d_col, d_out, w_hh, w_hh_t, peep, lengths,
+                        order, rev, code,
                         trunc, act, cell, hcell, delta, g["w_peep"], x.reshape(T * B, I),
                         d_pairs.T, h_prev, ones, g["W_ih"], g["W_hh"], g["b"], p["W_ih"], dx2,
                         rows, out, d_rows, x_rows, h_rows,
@@ -759,10 +803,16 @@ class Bidirectional(Layer):
         Hf = self.fwd.output_size
         pf, pb, gf, gb = _sub(p, "fwd."), _sub(p, "bwd."), _sub(g, "fwd."), _sub(g, "bwd.")
         # each direction takes its columns of d_out on its own thread
-        dxf, dxb = run_pair(
-            self.fwd.backward_task(pf, gf, cf, d_out, need_input_grad, col=0),
-            self.bwd.backward_task(pb, gb, cb, d_out, need_input_grad, col=Hf),
-        )
+        task_f = self.fwd.backward_task(pf, gf, cf, d_out, need_input_grad, col=0)
+        task_b = self.bwd.backward_task(pb, gb, cb, d_out, need_input_grad, col=Hf)
+        if isinstance(d_out, OutputError):  # the head's gradients too, on this thread
+
+            def task_f(task=task_f, finish=d_out.finish):
+                dx = task()
+                finish()
+                return dx
+
+        dxf, dxb = run_pair(task_f, task_b)
         if not need_input_grad:
             return None
         dxf += dxb

@@ -93,6 +93,12 @@ class Network:
         self._out_p = _local(self._params, "output")
         self._out_g = _local(self._grads, "output")
         self._framewise = _framewise_layers(self.hidden, head, self._layer_p, self._layer_g)
+        # a bidirectional top layer takes the head's error as dlogits and W (OutputError)
+        self._defer_output_error = bool(
+            self.hidden
+            and isinstance(self.hidden[-1][1], Bidirectional)
+            and getattr(head, "defers_output_error", False)
+        )
 
     # ------------------------------------------------------------------ parameters
     def parameters(self) -> dict[str, np.ndarray]:
@@ -223,9 +229,14 @@ class Network:
                 return self._framewise_step(x, targets, reduction)
         with blas_single_thread():
             h, caches = self._hidden_forward(x, lengths)
-            result, dh = self.head.loss_and_grad(
-                self._out_p, self._out_g, h, lengths, targets, reduction
-            )
+            if self._defer_output_error:  # the top layer multiplies out the head's error
+                result, dh = self.head.loss_and_grad(
+                    self._out_p, self._out_g, h, lengths, targets, reduction, defer=True
+                )
+            else:
+                result, dh = self.head.loss_and_grad(
+                    self._out_p, self._out_g, h, lengths, targets, reduction
+                )
             self._hidden_backward(caches, dh)
         return result
 

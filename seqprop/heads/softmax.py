@@ -27,7 +27,13 @@ import numpy as np
 
 from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 from seqprop.kernels.loss import ordered_sum, softmax, softmax_xent_rows, xent_counts
-from seqprop.layers import Workspace, frame_matmul, run_row_blocks, split_worthwhile
+from seqprop.layers import (
+    OutputError,
+    Workspace,
+    frame_matmul,
+    run_row_blocks,
+    split_worthwhile,
+)
 
 __all__ = ["FrameRows", "SoftmaxHead", "inverse_frequency_weights"]
 
@@ -108,15 +114,34 @@ class SoftmaxHead(Head):
         """
         return FrameRows(self, p, hf, targets, reduction, need_dh)
 
-    def loss_and_grad(self, p, g, h, lengths, targets, reduction):
+    defers_output_error = True
+    """:meth:`loss_and_grad` can return an :class:`~seqprop.layers.OutputError`."""
+
+    def loss_and_grad(self, p, g, h, lengths, targets, reduction, *, defer=False):
+        """See :class:`~seqprop.heads.base.Head`. With ``defer``, dE/dh may come back as an
+        :class:`~seqprop.layers.OutputError` (``dlogits`` and ``W``) whose ``finish``
+        computes this head's weight gradients: the top layer multiplies out its own
+        columns and runs ``finish`` alongside (a bidirectional layer, on its two
+        threads). It does when the products are too small to be split over two
+        threads here (about one sequence); larger ones are split here instead."""
         T, B, D = h.shape
         N = T * B
         hf = h.reshape(N, D)
-        rows = self.frame_rows(p, hf, targets, reduction)
+        split = split_worthwhile(N, D, self.num_classes)
+        # deferred only where this head's products are too small to split over the two
+        # threads themselves (one sequence): otherwise dE/dh and the gradients are split
+        defer = defer and not split
+        rows = self.frame_rows(p, hf, targets, reduction, need_dh=not defer)
         # one hand-off for the per-frame work, split where its products are worth splitting
-        run_row_blocks(rows, N, split_worthwhile(N, D, self.num_classes))
-        frame_matmul(rows.dlogits.T, hf, g["W"], frames=N)
-        np.sum(rows.dlogits, axis=0, out=g["b"])
+        run_row_blocks(rows, N, split)
+
+        def finish():
+            frame_matmul(rows.dlogits.T, hf, g["W"], frames=N)
+            np.sum(rows.dlogits, axis=0, out=g["b"])
+
+        if defer:
+            return rows.result(), OutputError(rows.dlogits, p["W"], (T, B, D), finish)
+        finish()
         return rows.result(), rows.dh.reshape(T, B, D)
 
     def score(self, p, h, lengths, targets):

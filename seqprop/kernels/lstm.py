@@ -257,6 +257,8 @@ def lstm_layer_forward(
 
 @jit
 def lstm_layer_backward(
+    dlogits,
+    w_cols,
     d_full,
     d_col,
     d_out,
@@ -297,7 +299,9 @@ def lstm_layer_backward(
     zeros), with ``D`` = ``delta`` flattened to (T*B, G); ``dx2 = D W_ih``
     (T*B, I) unless ``dx2`` has no rows (no input gradient wanted). Unless
     ``d_full`` is empty, ``d_out`` is first filled with its columns
-    ``d_col:d_col+H`` (a bidirectional layer's output error).
+    ``d_col:d_col+H`` (a bidirectional layer's output error); unless
+    ``dlogits`` is empty, ``d_out`` is ``dlogits @ w_cols`` instead (the
+    head's error multiplied out here: :class:`seqprop.layers.OutputError`).
 
     A padded batch (``rows`` not empty: the flat indices ``t*B + b`` of the
     frames inside their sequences, increasing) skips the padding: the
@@ -309,7 +313,9 @@ def lstm_layer_backward(
     """
     T, B, G = delta.shape
     H = G // 4
-    if d_full.shape[0] > 0:
+    if dlogits.shape[0] > 0:  # the error at the output: dlogits (T*B, K) @ w_cols (K, H)
+        np.dot(dlogits, w_cols, d_out.reshape((T * B, H)))
+    elif d_full.shape[0] > 0:
         for t in range(T):
             for b in range(B):
                 for j in range(H):
