@@ -145,7 +145,7 @@ def run_pair(f1, f2):
 
 
 SPIN_LOOKS = 4_000_000
-"""How long a thread spins on a flag before it sleeps (a few milliseconds)."""
+"""How long a thread spins on a flag before it sleeps (about a millisecond here)."""
 _TASK, _DONE = 0, 16  # flag indices, on separate cache lines
 
 

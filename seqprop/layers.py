@@ -240,10 +240,6 @@ class OutputError:
         out = np.matmul(self.dlogits, np.ascontiguousarray(self.weights[:, lo:hi]))
         return out.reshape(T, B, hi - lo)
 
-    def dense(self) -> np.ndarray:
-        """dE/dh (T, B, D)."""
-        return self.columns(0, self.shape[2])
-
 
 def _free_buffer_refs() -> int:
     """``sys.getrefcount`` of a stored buffer nothing else refers to, measured the way

@@ -73,6 +73,19 @@ def _softmax_block(logits, lo, hi, probs, u, ib, log_z, arg):
 
 
 @jit
+def _block_work(logits):
+    """Work arrays of :func:`_softmax_block` for a block of rows of ``logits`` (N, K):
+    ``u`` and ``ib`` (block x K), ``log_z`` and ``arg`` (block)."""
+    K = logits.shape[1]
+    return (
+        np.empty(_BLOCK * K, dtype=logits.dtype),
+        np.empty(_BLOCK * K, dtype=np.int64),
+        np.empty(_BLOCK, dtype=np.float64),
+        np.empty(_BLOCK, dtype=np.int64),
+    )
+
+
+@jit
 def softmax_xent_rows(logits, targets, probs, dlogits, nll):
     """:func:`softmax_xent` over a block of rows, keeping each frame's cross-entropy.
 
@@ -85,10 +98,7 @@ def softmax_xent_rows(logits, targets, probs, dlogits, nll):
     correctly classified frames.
     """
     N, K = logits.shape
-    u = np.empty(_BLOCK * K, dtype=logits.dtype)
-    ib = np.empty(_BLOCK * K, dtype=np.int64)
-    log_z = np.empty(_BLOCK, dtype=np.float64)
-    arg = np.empty(_BLOCK, dtype=np.int64)
+    u, ib, log_z, arg = _block_work(logits)
     n_scored = 0
     n_correct = 0
     for lo in range(0, N, _BLOCK):
@@ -138,10 +148,7 @@ def softmax_xent(logits, targets, probs, dlogits):
 def softmax(logits, probs):
     """Row-wise softmax of ``logits`` (N, K) into ``probs``."""
     N, K = logits.shape
-    u = np.empty(_BLOCK * K, dtype=logits.dtype)
-    ib = np.empty(_BLOCK * K, dtype=np.int64)
-    log_z = np.empty(_BLOCK, dtype=np.float64)
-    arg = np.empty(_BLOCK, dtype=np.int64)
+    u, ib, log_z, arg = _block_work(logits)
     for lo in range(0, N, _BLOCK):
         _softmax_block(logits, lo, min(lo + _BLOCK, N), probs, u, ib, log_z, arg)
 
@@ -151,10 +158,7 @@ def xent_counts(logits, targets):
     """Summed cross-entropy, number of scored frames and of correct argmax (no gradient)."""
     N, K = logits.shape
     probs = np.empty((_BLOCK, K), dtype=logits.dtype)
-    u = np.empty(_BLOCK * K, dtype=logits.dtype)
-    ib = np.empty(_BLOCK * K, dtype=np.int64)
-    log_z = np.empty(_BLOCK, dtype=np.float64)
-    arg = np.empty(_BLOCK, dtype=np.int64)
+    u, ib, log_z, arg = _block_work(logits)
     total = 0.0
     n_scored = 0
     n_correct = 0
