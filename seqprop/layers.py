@@ -30,11 +30,14 @@ from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
     gather_frame_rows,
     lstm_backward,
+    lstm_backward_publish,
+    lstm_chunk_gradients,
     lstm_forward,
     lstm_layer_backward,
     lstm_layer_forward,
 )
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
+from seqprop.kernels.sync import publish
 from seqprop.options import ACTIVATIONS
 
 """Hidden unit functions of the RNN and Dense layers: ("tanh", "logistic")."""
@@ -307,6 +310,9 @@ class Layer:
 
     input_size: int
     output_size: int
+    accepts_output_error = False
+    """Whether :meth:`backward` takes an :class:`OutputError` for ``d_out`` (and runs
+    its ``finish``): a network's top layer then multiplies out the head's error."""
 
     @property
     def work(self) -> Workspace:
@@ -391,6 +397,8 @@ class LSTM(Layer):
         self._squash_code = SQUASH_CODES[squash]
         self.split_batch = True  # cleared inside a Bidirectional layer
 
+    accepts_output_error = True
+
     def param_shapes(self):
         H, I = self.hidden_size, self.input_size
         return {"W_ih": (4 * H, I), "W_hh": (4 * H, H), "b": (4 * H,), "w_peep": (3, H)}
@@ -416,7 +424,7 @@ class LSTM(Layer):
         x2, w_ih_t, xp2 = x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G)
         cache = (x, lengths, act, cell, hcell, out, w_hh_t)
         w_hh = p["W_hh"]
-        if not self.split_batch:  # the whole pass in one compiled call (W_hh^T there too)
+        if not self.split_batch or B == 1:  # one compiled call (W_hh^T there too)
             order = _order(lengths)
             cat, col = into if into is not None else (_NOWHERE[x.dtype.char], 0)
 
@@ -452,6 +460,8 @@ class LSTM(Layer):
         H = self.hidden_size
         G = 4 * H
         ws = self.work
+        if self.split_batch and B == 1:
+            return self._pipelined_task(p, g, cache, d_out, need_input_grad)
         delta = ws.array("delta", (T, B, G), x.dtype)
         dlogits, w_cols = _NO_ERROR[x.dtype.char]
         if isinstance(d_out, OutputError) and not self.split_batch:
@@ -460,7 +470,8 @@ class LSTM(Layer):
             w_cols = np.ascontiguousarray(d_out.weights[:, col : col + H])
             d_full, d_col = _NOWHERE[x.dtype.char], 0
             d_out = ws.array("d_out", (T, B, H), x.dtype)
-        elif isinstance(d_out, OutputError):
+        elif isinstance(d_out, OutputError):  # a one-direction top layer: the head's
+            d_out.finish()  # gradients are this layer's to run
             d_out = d_out.columns(col, col + H)
             d_full, d_col = _NOWHERE[x.dtype.char], 0
         elif d_out.shape[2] != H and not self.split_batch:
@@ -523,6 +534,78 @@ class LSTM(Layer):
             return dx
 
         return run_split
+
+    def _pipelined_task(self, p, g, cache, d_out, need_input_grad):
+        """:meth:`backward_task` of a one-direction layer over one sequence, on two threads.
+
+        The calling thread runs the recurrence (:func:`lstm_backward_publish`),
+        announcing every :data:`PIPELINE_CHUNK` steps; seqprop's worker thread
+        follows it with those frames' weight gradients and dE/dx
+        (:func:`lstm_chunk_gradients`), after the head's own gradients when
+        ``d_out`` is an :class:`OutputError`. On one thread the two halves run
+        one after the other: the same arithmetic.
+        """
+        x, lengths, act, cell, hcell, out, w_hh_t = cache
+        T, B, I = x.shape
+        H = self.hidden_size
+        G = 4 * H
+        ws = self.work
+        dt = x.dtype
+        delta = ws.array("delta", (T, B, G), dt)
+        flags = ws.array("flags", (16,), np.int64)
+        flags[...] = 0
+        finish = None
+        dlogits, w_cols = _NO_ERROR[dt.char]
+        if isinstance(d_out, OutputError):
+            dlogits, finish = d_out.dlogits, d_out.finish
+            w_cols = np.ascontiguousarray(d_out.weights[:, :H])
+            d_out = ws.array("d_out", (T, B, H), dt)
+        else:
+            d_out = np.ascontiguousarray(d_out[:, :, :H])
+        g_peep = g["w_peep"]
+        w_hh, peep, rev, code = p["W_hh"], p["w_peep"], self.reverse, self._squash_code
+        trunc = self.gradient == "truncated"
+        order = _order(lengths)
+        dx = ws.array("dx", (T, B, I), dt) if need_input_grad else None
+        dx2 = dx.reshape(T, I) if need_input_grad else np.empty((0, I), dt)
+        tmp_ih = ws.array("tmp_ih", (G, I), dt)
+        tmp_hh = ws.array("tmp_hh", (G, H), dt)
+        length = int(lengths[0])
+        chunk = PIPELINE_CHUNK
+        x2, out2, D = x.reshape(T, I), out.reshape(T, H), delta.reshape(T, G)
+
+        def recurrence():
+            try:
+                g_peep[...] = 0.0
+                lstm_backward_publish(
+                    dlogits, w_cols, d_out, w_hh, w_hh_t, peep, lengths, order, rev, code,
+                    trunc, act, cell, hcell, delta, g_peep, flags, chunk,
+                )  # fmt: skip
+            except BaseException:
+                publish(flags, _ABORT, 1)  # the other thread stops waiting
+                raise
+
+        def gradients():
+            if finish is not None:
+                finish()
+            lstm_chunk_gradients(
+                flags, _ABORT, chunk, length, rev, D, x2, out2, g["W_ih"], g["W_hh"], g["b"],
+                tmp_ih, tmp_hh, p["W_ih"], dx2,
+            )  # fmt: skip
+
+        def run():
+            with blas_single_thread():
+                run_pair(recurrence, gradients)
+            return dx
+
+        return run
+
+
+PIPELINE_CHUNK = 32
+"""Steps per chunk of a pipelined one-sequence backward pass (:meth:`LSTM._pipelined_task`):
+the weight gradients follow the recurrence this many frames at a time. A constant, so
+that the sums do not depend on the thread count."""
+_ABORT = 8  # index of the abort flag, a cache line away from the progress count
 
 
 class RNN(Layer):
@@ -768,6 +851,8 @@ class Bidirectional(Layer):
     The two directions are independent and run on two threads when allowed
     (:func:`seqprop.set_num_threads`).
     """
+
+    accepts_output_error = True
 
     def __init__(self, fwd: Layer, bwd: Layer):
         if fwd.input_size != bwd.input_size:

@@ -93,10 +93,10 @@ class Network:
         self._out_p = _local(self._params, "output")
         self._out_g = _local(self._grads, "output")
         self._framewise = _framewise_layers(self.hidden, head, self._layer_p, self._layer_g)
-        # a bidirectional top layer takes the head's error as dlogits and W (OutputError)
+        # a top layer that can takes the head's error as dlogits and W (OutputError)
         self._defer_output_error = bool(
             self.hidden
-            and isinstance(self.hidden[-1][1], Bidirectional)
+            and self.hidden[-1][1].accepts_output_error
             and getattr(head, "defers_output_error", False)
         )
 

@@ -1,6 +1,8 @@
 """Core engine: kernels against the naive reference, finite-difference gradients,
 padding invariance, precision, threads and argument validation."""
 
+import threading
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,6 +12,7 @@ import seqprop
 from seqprop._parallel import set_num_threads
 from seqprop.errors import GradientCheckError
 from seqprop.gradient_check import gradcheck
+from seqprop.layers import PIPELINE_CHUNK
 
 from . import reference as ref
 
@@ -113,6 +116,77 @@ def test_one_sequence_gradient_matches_reference(kind, gradient, dtype):
         np.testing.assert_allclose(
             grads[name], numeric[name], rtol=rtol, atol=rtol * 0.1 * scale, err_msg=name
         )
+
+
+PIPELINED = [
+    pytest.param({}, id="lstm"),
+    pytest.param({"reverse": True, "squash": "logistic2"}, id="reverse"),
+    pytest.param({"gradient": "truncated"}, id="truncated"),
+    pytest.param({"num_layers": 2}, id="two-layers"),
+]
+
+
+@pytest.mark.parametrize("kw", PIPELINED)
+@pytest.mark.parametrize("T, L", [(2 * PIPELINE_CHUNK + 1, 2 * PIPELINE_CHUNK + 1),
+                                  (2 * PIPELINE_CHUNK + 7, 2 * PIPELINE_CHUNK),
+                                  (PIPELINE_CHUNK + 3, PIPELINE_CHUNK - 1)])  # fmt: skip
+def test_pipelined_one_sequence_gradient_matches_reference(kw, T, L):
+    """A one-direction LSTM over one sequence: the weight gradients (and dE/dx of the
+    upper layer) follow the recurrence chunk by chunk, on the worker thread."""
+    net = build("lstm", **kw)
+    x, y, lengths = batch(T=T, lengths=(L,))
+    l1, g1 = net.loss_and_grad(x, y, lengths)
+    numeric = ref.numeric_gradient(
+        net.spec, params64(net), x, y, lengths, truncated=kw.get("gradient") == "truncated"
+    )
+    for name in g1:
+        scale = np.abs(numeric[name]).max()
+        np.testing.assert_allclose(
+            g1[name], numeric[name], rtol=1e-5, atol=1e-6 * scale, err_msg=name
+        )
+    g1 = {k: v.copy() for k, v in g1.items()}
+    try:  # the same sums on one thread
+        set_num_threads(1)
+        l2, g2 = net.loss_and_grad(x, y, lengths)
+    finally:
+        set_num_threads(None)
+    assert l1 == l2
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+
+
+def test_pipelined_backward_failure_does_not_leave_the_worker_waiting(monkeypatch):
+    """If the calling thread's half fails, the worker's half stops waiting for it and
+    the error reaches the caller; the next step runs normally."""
+    import seqprop.layers as layers
+
+    net = build("lstm")
+    x, y, lengths = batch(T=3 * PIPELINE_CHUNK, lengths=(3 * PIPELINE_CHUNK,))
+    expected = net.loss_and_grad(x, y, lengths)[0]
+
+    def broken(*args):
+        raise RuntimeError("broken recurrence")
+
+    try:
+        set_num_threads(2)
+        errors = []
+
+        def step():
+            try:
+                net.loss_and_grad(x, y, lengths)
+            except RuntimeError as exc:
+                errors.append(exc)
+
+        with monkeypatch.context() as m:
+            m.setattr(layers, "lstm_backward_publish", broken)
+            thread = threading.Thread(target=step, daemon=True)
+            thread.start()
+            thread.join(timeout=60)
+        assert not thread.is_alive(), "the step hangs: the worker still waits for the recurrence"
+        assert [str(e) for e in errors] == ["broken recurrence"]
+        assert net.loss_and_grad(x, y, lengths)[0] == expected
+    finally:
+        set_num_threads(None)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "brnn"])

@@ -46,6 +46,7 @@ import numpy as np
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import expm1_work, squash_scale
 from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
+from seqprop.kernels.sync import publish, wait_or_abort
 
 
 @jit
@@ -156,6 +157,42 @@ def lstm_backward(
     summed over their frames as the pass goes: ``delta_i(t) s(t-1)``,
     ``delta_f(t) s(t-1)`` and ``delta_o(t) s(t)`` (rows p_i, p_f, p_o).
     """
+    no_flags = np.zeros(0, dtype=np.int64)
+    lstm_backward_chunks(
+        d_out, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, truncated,
+        act, cell, hcell, delta, g_peep, no_flags, 1,
+    )  # fmt: skip
+
+
+@jit
+def lstm_backward_chunks(
+    d_out,
+    w_hh,
+    w_hh_t,
+    peep,
+    lengths,
+    order,
+    reverse,
+    squash_code,
+    truncated,
+    act,
+    cell,
+    hcell,
+    delta,
+    g_peep,
+    flags,
+    chunk,
+):
+    """:func:`lstm_backward`, announcing its progress to another thread.
+
+    Unless ``flags`` is empty, ``flags[0]`` is set (release store:
+    :func:`~seqprop.kernels.sync.publish`) to the number of chunks of
+    ``chunk`` steps finished each time the pass finishes one: steps
+    ``j*chunk .. (j+1)*chunk-1`` of the lockstep schedule form chunk ``j``,
+    and the pass finishes them from the last chunk down to chunk 0. A
+    consumer (:func:`lstm_chunk_gradients`) may read the chunk's ``delta``
+    rows once it is announced; nothing writes them again.
+    """
     _, B, G = delta.shape
     H = G // 4
     H2 = 2 * H
@@ -206,6 +243,8 @@ def lstm_backward(
                 g_peep[2, j] += delta[t, b, H3 + j] * cell[t, b, j]
             for m in range(G):
                 d_next[i, m] = delta[t, b, m]
+        if flags.shape[0] > 0 and k % chunk == 0:
+            publish(flags, 0, (active.shape[0] + chunk - 1) // chunk - k // chunk)
     zero_past_lengths(delta, lengths, order)
 
 
@@ -384,3 +423,105 @@ def gather_frame_rows(D, x2, out, reverse, rows, d_rows, x_rows, h_rows):
         else:
             for j in range(H):
                 h_rows[r, j] = 0.0
+
+
+@jit
+def lstm_backward_publish(
+    dlogits,
+    w_cols,
+    d_out,
+    w_hh,
+    w_hh_t,
+    peep,
+    lengths,
+    order,
+    reverse,
+    squash_code,
+    truncated,
+    act,
+    cell,
+    hcell,
+    delta,
+    g_peep,
+    flags,
+    chunk,
+):
+    """The calling thread's half of a pipelined backward pass of one sequence.
+
+    ``d_out = dlogits @ w_cols`` first unless ``dlogits`` is empty (the
+    head's error multiplied out here), then :func:`lstm_backward_chunks`
+    announcing each chunk in ``flags[0]``; :func:`lstm_chunk_gradients`
+    follows it on the other thread.
+    """
+    T, B, H = d_out.shape
+    if dlogits.shape[0] > 0:
+        np.dot(dlogits, w_cols, d_out.reshape((T * B, H)))
+    lstm_backward_chunks(
+        d_out, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, truncated,
+        act, cell, hcell, delta, g_peep, flags, chunk,
+    )  # fmt: skip
+
+
+@jit
+def lstm_chunk_gradients(
+    flags, abort_idx, chunk, length, reverse, D, x2, out2, g_w_ih, g_w_hh, g_b, tmp_ih, tmp_hh,
+    w_ih, dx2,
+):  # fmt: skip
+    """The weight gradients of one sequence's backward pass, a chunk at a time.
+
+    Follows :func:`lstm_backward_chunks` (one sequence of ``length`` frames,
+    ``D`` (T, G) its ``delta`` flattened, ``x2`` (T, I) the input, ``out2``
+    (T, H) the output): as each chunk of steps is announced in ``flags[0]``
+    it adds that chunk's frames to ``g_w_ih`` (``D^T x``), ``g_b``
+    (``1^T D``) and ``g_w_hh`` (delta(t) b(t_prev)^T, none for the first
+    step), each product formed in ``tmp_ih``/``tmp_hh`` first, and writes
+    the chunk's rows of ``dx2 = D W_ih`` unless ``dx2`` has no rows (zero
+    past ``length``). Chunks are taken in the order the pass finishes them,
+    so the sums are the same on one thread or two. Returns early, the
+    gradients incomplete, if ``flags[abort_idx]`` is set first (the
+    producer failed).
+    """
+    G = D.shape[1]
+    g_w_ih[...] = 0.0
+    g_w_hh[...] = 0.0
+    g_b[...] = 0.0
+    if dx2.shape[0] > 0:
+        dx2[...] = 0.0
+    n_chunks = (length + chunk - 1) // chunk
+    for n in range(1, n_chunks + 1):
+        j = n_chunks - n
+        if not wait_or_abort(flags, 0, n, abort_idx):
+            return
+        k0 = j * chunk
+        k1 = min(k0 + chunk, length)
+        if reverse:
+            t0, t1 = length - k1, length - k0
+        else:
+            t0, t1 = k0, k1
+        np.dot(D[t0:t1].T, x2[t0:t1], tmp_ih)
+        _add_into(g_w_ih, tmp_ih)
+        for r in range(t0, t1):
+            for m in range(G):
+                g_b[m] += D[r, m]
+        if reverse:  # pairs delta(t), b(t+1) for t < length - 1
+            tb = min(t1, length - 1)
+            if t0 < tb:
+                np.dot(D[t0:tb].T, out2[t0 + 1 : tb + 1], tmp_hh)
+                _add_into(g_w_hh, tmp_hh)
+        else:  # pairs delta(t), b(t-1) for t > 0
+            ta = max(t0, 1)
+            if ta < t1:
+                np.dot(D[ta:t1].T, out2[ta - 1 : t1 - 1], tmp_hh)
+                _add_into(g_w_hh, tmp_hh)
+        if dx2.shape[0] > 0:
+            np.dot(D[t0:t1], w_ih, dx2[t0:t1])
+
+
+@jit
+def _add_into(a, b):
+    """``a += b`` for two C-contiguous arrays of one shape, as one flat loop (numba's
+    array expression for ``+=`` ran several times slower here)."""
+    af = a.reshape(a.size)
+    bf = b.reshape(b.size)
+    for i in range(af.shape[0]):
+        af[i] += bf[i]

@@ -74,3 +74,17 @@ def publish_and_wait(flags, idx, value, wait_idx, wait_value, max_spins):
     call, so that the GIL is already released when the other thread sees ``value``."""
     _store_release(flags, idx, value)
     return wait_for(flags, wait_idx, wait_value, max_spins)
+
+
+@jit
+def wait_or_abort(flags, idx, value, abort_idx):
+    """Spin until ``flags[idx] >= value`` (True) or ``flags[abort_idx] != 0`` (False).
+
+    For a consumer that follows a producer running at the same time on the
+    other thread (:func:`seqprop._parallel.run_pair`): the producer publishes
+    its progress, or the abort flag if it fails before it starts."""
+    while True:
+        if _load_acquire(flags, idx) >= value:
+            return True
+        if _load_acquire(flags, abort_idx) != 0:
+            return False
