@@ -24,6 +24,7 @@ import threading
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from seqprop._memory import huge_page_empty
 from seqprop._parallel import blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
@@ -37,7 +38,7 @@ from seqprop.kernels.lstm import (
     lstm_layer_forward,
 )
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
-from seqprop.kernels.sync import publish
+from seqprop.kernels.sync import publish, wait_or_abort
 from seqprop.options import ACTIVATIONS
 
 """Hidden unit functions of the RNN and Dense layers: ("tanh", "logistic")."""
@@ -58,6 +59,7 @@ _NOWHERE = {np.dtype(t).char: np.zeros((0, 0, 0), dtype=t) for t in (np.float32,
 
 
 _NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_FLAGS = np.zeros(0, dtype=np.int64)
 
 
 def _frame_rows(lengths: np.ndarray, T: int) -> np.ndarray:
@@ -231,14 +233,19 @@ class OutputError:
     of dE/dh: each direction of a bidirectional layer then multiplies out
     its own columns on its own thread, and ``finish`` (the head's own
     weight gradients) runs on the calling thread alongside. ``shape`` is
-    that of dE/dh, (T, B, D).
+    that of dE/dh, (T, B, D). ``dh``, when given, is dE/dh already multiplied out
+    (by a head that followed the top layer's forward pass on another thread:
+    :meth:`Layer.forward_followed`); ``finish`` is still the top layer's to run.
     """
 
-    def __init__(self, dlogits, weights, shape, finish):
+    def __init__(self, dlogits, weights, shape, finish, dh=None):
         self.dlogits, self.weights, self.shape, self.finish = dlogits, weights, shape, finish
+        self.dh = dh
 
     def columns(self, lo: int, hi: int) -> np.ndarray:
         """dE/dh[:, :, lo:hi] as a C-contiguous (T, B, hi-lo) array."""
+        if self.dh is not None:
+            return np.ascontiguousarray(self.dh[:, :, lo:hi])
         T, B, _ = self.shape
         out = np.matmul(self.dlogits, np.ascontiguousarray(self.weights[:, lo:hi]))
         return out.reshape(T, B, hi - lo)
@@ -277,8 +284,12 @@ class Workspace:
     def __init__(self):
         self._local = threading.local()
 
-    def array(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """An uninitialised C-contiguous array of ``shape`` and ``dtype`` named ``name``."""
+    def array(self, name: str, shape: tuple[int, ...], dtype, *, huge=False) -> np.ndarray:
+        """An uninitialised C-contiguous array of ``shape`` and ``dtype`` named ``name``.
+
+        ``huge``: in memory the system may back with 2 MiB pages
+        (:func:`seqprop._memory.huge_page_empty`), for an array read at every time
+        step (a recurrent weight matrix)."""
         store = getattr(self._local, "arrays", None)
         if store is None:
             store = self._local.arrays = {}
@@ -286,7 +297,7 @@ class Workspace:
         dtype = np.dtype(dtype)
         buf = store.get(name)
         if buf is None or buf.dtype != dtype or buf.size < n or sys.getrefcount(buf) > _FREE_REFS:
-            buf = np.empty(n, dtype=dtype)
+            buf = huge_page_empty(n, dtype) if huge else np.empty(n, dtype=dtype)
             store[name] = buf
         return buf[:n].reshape(shape)
 
@@ -351,6 +362,15 @@ class Layer:
 
         return run
 
+    def can_be_followed(self, batch_size: int) -> bool:
+        """Whether :meth:`forward_followed` can take a batch of ``batch_size`` sequences."""
+        return False
+
+    def forward_followed(self, p, x, lengths, follow):
+        """:meth:`forward`, with the output handed block by block to another thread as it
+        is made (see :meth:`LSTM.forward_followed`); only where :meth:`can_be_followed`."""
+        raise NotImplementedError
+
     def backward_task(self, p, g, cache, d_out, need_input_grad=True, col=0):
         """:meth:`backward` as a callable returning dE/dx (or None); see :meth:`forward_task`.
 
@@ -409,17 +429,77 @@ class LSTM(Layer):
     def backward(self, p, g, cache, d_out, need_input_grad=True):
         return self.backward_task(p, g, cache, d_out, need_input_grad)()
 
+    def can_be_followed(self, batch_size: int) -> bool:
+        # a direction of a bidirectional layer, or a batch, already uses the two threads
+        return self.split_batch and batch_size == 1
+
+    def _forward_arrays(self, x):
+        """The forward pass's work arrays (from the workspace): ``xp``, ``w_hh_t``, ``cell``,
+        ``hcell``, ``out`` (the gates ``act`` are written over ``xp``)."""
+        T, B, _ = x.shape
+        H = self.hidden_size
+        ws = self.work
+        xp = ws.array("xp", (T, B, 4 * H), x.dtype)
+        w_hh_t = ws.array("w_hh_t", (H, 4 * H), x.dtype, huge=True)  # W_hh^T, this step's
+        cell = ws.array("cell", (T, B, H), x.dtype)
+        hcell = ws.array("hcell", (T, B, H), x.dtype)
+        out = ws.array("out", (T, B, H), x.dtype)
+        return xp, w_hh_t, cell, hcell, out
+
+    def forward_followed(self, p, x, lengths, follow):
+        """:meth:`forward` of one sequence in a one-direction layer, its output read as it
+        is made: ``follow(out)`` returns ``block(lo, hi)``, which seqprop's worker thread
+        calls on the frames ``lo:hi`` of ``out`` (T, 1, H) as the recurrence finishes
+        every :data:`PIPELINE_CHUNK` steps, and on the frames past the length at the end
+        (each frame exactly once). On one thread the blocks follow the whole pass: the
+        same arithmetic.
+        """
+        T, B, I = x.shape
+        if not self.can_be_followed(B):
+            raise ValueError("forward_followed takes one sequence, in a one-direction layer")
+        G = 4 * self.hidden_size
+        xp, w_hh_t, cell, hcell, out = self._forward_arrays(x)
+        act = xp
+        cache = (x, lengths, act, cell, hcell, out, w_hh_t)
+        block = follow(out)
+        flags = self.work.array("flags_fwd", (16,), np.int64)
+        flags[...] = 0
+        length, chunk, rev = int(lengths[0]), PIPELINE_CHUNK, self.reverse
+        n_chunks = -(-length // chunk)
+        no_cat = _NOWHERE[x.dtype.char]
+        args = (x.reshape(T, I), p["W_ih"].T, xp.reshape(T, G), p["b"], p["W_hh"], w_hh_t,
+                p["w_peep"], lengths, _order(lengths), rev, self._squash_code,
+                act, cell, hcell, out, no_cat, 0, flags, chunk)  # fmt: skip
+
+        def recurrence():
+            try:
+                lstm_layer_forward(*args)
+            except BaseException:
+                publish(flags, _ABORT, 1)  # the other thread stops waiting
+                raise
+
+        def blocks():
+            for n in range(1, n_chunks + 1):
+                # the last chunk is announced as n_chunks + 1, the whole pass complete
+                if not wait_or_abort(flags, 0, n + (n == n_chunks), _ABORT):
+                    return
+                k0, k1 = (n - 1) * chunk, min(n * chunk, length)
+                block(*((length - k1, length - k0) if rev else (k0, k1)))
+            if length < T:
+                if not wait_or_abort(flags, 0, n_chunks + 1, _ABORT):
+                    return
+                block(length, T)
+
+        with blas_single_thread():
+            run_pair(recurrence, blocks)
+        return out, cache
+
     def forward_task(self, p, x, lengths, into=None):
         T, B, I = x.shape
         H = self.hidden_size
         G = 4 * H
-        ws = self.work
-        xp = ws.array("xp", (T, B, G), x.dtype)
-        w_hh_t = ws.array("w_hh_t", (H, G), x.dtype)  # W_hh^T, for this step's passes
+        xp, w_hh_t, cell, hcell, out = self._forward_arrays(x)
         act = xp  # the kernel reads each frame's projections before it writes its gates there
-        cell = ws.array("cell", (T, B, H), x.dtype)
-        hcell = ws.array("hcell", (T, B, H), x.dtype)
-        out = ws.array("out", (T, B, H), x.dtype)
         bias, peep, rev, code = p["b"], p["w_peep"], self.reverse, self._squash_code
         x2, w_ih_t, xp2 = x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, G)
         cache = (x, lengths, act, cell, hcell, out, w_hh_t)
@@ -427,12 +507,13 @@ class LSTM(Layer):
         if not self.split_batch or B == 1:  # one compiled call (W_hh^T there too)
             order = _order(lengths)
             cat, col = into if into is not None else (_NOWHERE[x.dtype.char], 0)
+            no_flags = _NO_FLAGS
 
             def run():
                 with blas_single_thread():
                     lstm_layer_forward(
                         x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, rev, code,
-                        act, cell, hcell, out, cat, col,
+                        act, cell, hcell, out, cat, col, no_flags, 1,
                     )  # fmt: skip
                 return out, cache
 
@@ -462,6 +543,8 @@ class LSTM(Layer):
         ws = self.work
         if self.split_batch and B == 1:
             return self._pipelined_task(p, g, cache, d_out, need_input_grad)
+        if isinstance(d_out, OutputError) and d_out.dh is not None and not self.split_batch:
+            d_out = d_out.dh  # multiplied out already (the bidirectional layer runs finish)
         delta = ws.array("delta", (T, B, G), x.dtype)
         dlogits, w_cols = _NO_ERROR[x.dtype.char]
         if isinstance(d_out, OutputError) and not self.split_batch:
@@ -556,7 +639,9 @@ class LSTM(Layer):
         flags[...] = 0
         finish = None
         dlogits, w_cols = _NO_ERROR[dt.char]
-        if isinstance(d_out, OutputError):
+        if isinstance(d_out, OutputError) and d_out.dh is not None:
+            finish, d_out = d_out.finish, d_out.columns(0, H)
+        elif isinstance(d_out, OutputError):
             dlogits, finish = d_out.dlogits, d_out.finish
             w_cols = np.ascontiguousarray(d_out.weights[:, :H])
             d_out = ws.array("d_out", (T, B, H), dt)
@@ -652,7 +737,8 @@ class RNN(Layer):
         xp = ws.array("xp", (T, B, H), x.dtype)
         frame_matmul(x.reshape(T * B, I), p["W_ih"].T, xp.reshape(T * B, H), split=self.split_batch)
         out = ws.array("out", (T, B, H), x.dtype)
-        w_hh_t = np.ascontiguousarray(p["W_hh"].T)
+        w_hh_t = ws.array("w_hh_t", (H, H), x.dtype, huge=True)
+        np.copyto(w_hh_t, p["W_hh"].T)
         bias, rev, code = p["b"], self.reverse, self._activation_code
         _run_recurrence(
             lambda order: rnn_forward(xp, bias, w_hh_t, lengths, order, rev, code, out),

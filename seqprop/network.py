@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from seqprop._memory import huge_page_zeros
 from seqprop._parallel import blas_single_thread
 from seqprop.framewise import FramewiseStep
 from seqprop.heads import Head, StepResult, get_head
@@ -29,6 +30,7 @@ from seqprop.layers import (
     Bidirectional,
     Dense,
     Layer,
+    OutputError,
     TimeWindow,
 )
 from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES, Kind
@@ -74,8 +76,10 @@ class Network:
         layout += [(f"output.{k}", s) for k, s in head.param_shapes().items()]
         sizes = [int(np.prod(s)) for _, s in layout]
         self.num_parameters = int(sum(sizes))
-        self._flat = np.zeros(self.num_parameters, dtype=self.dtype)
-        self._flat_grad = np.zeros(self.num_parameters, dtype=self.dtype)
+        # in memory the system may back with 2 MiB pages: recurrent weights read at every
+        # time step then spread evenly over the cache (seqprop._memory)
+        self._flat = huge_page_zeros(self.num_parameters, self.dtype)
+        self._flat_grad = huge_page_zeros(self.num_parameters, self.dtype)
         self._params: dict[str, np.ndarray] = {}
         self._grads: dict[str, np.ndarray] = {}
         offset = 0
@@ -228,6 +232,11 @@ class Network:
             with blas_single_thread():
                 return self._framewise_step(x, targets, reduction)
         with blas_single_thread():
+            followed = self._forward_followed_by_head(x, lengths, targets, reduction)
+            if followed is not None:  # the head ran alongside the top layer
+                result, dh, caches = followed
+                self._hidden_backward(caches, dh)
+                return result
             h, caches = self._hidden_forward(x, lengths)
             if self._defer_output_error:  # the top layer multiplies out the head's error
                 result, dh = self.head.loss_and_grad(
@@ -239,6 +248,47 @@ class Network:
                 )
             self._hidden_backward(caches, dh)
         return result
+
+    def _forward_followed_by_head(self, x, lengths, targets, reduction):
+        """The forward pass with the head following the top layer on the other thread, or
+        None where the top layer or the head cannot (then nothing was computed).
+
+        A head with per-frame row blocks (``frame_rows``: the softmax head) computes its
+        loss, dE/dlogits and dE/dh on each block of frames as soon as the top layer's
+        forward pass has made them (:meth:`~seqprop.layers.Layer.forward_followed`: a
+        one-direction LSTM over one sequence). Returns ``(result, dh, caches)`` with
+        ``dh`` an :class:`~seqprop.layers.OutputError` whose ``finish`` (the head's
+        weight gradients) the top layer runs in its backward pass.
+        """
+        if not self._defer_output_error or not hasattr(self.head, "frame_rows"):
+            return None
+        *lower, (_, top) = self.hidden
+        if not top.can_be_followed(x.shape[1]):
+            return None
+        h, caches = x, []
+        for (_, layer), p in zip(lower, self._layer_p, strict=False):
+            h, cache = layer.forward(p, h, lengths)
+            caches.append(cache)
+        rows = []
+
+        def follow(out):
+            T, B, D = out.shape
+            hf = out.reshape(T * B, D)
+            rows.append(self.head.frame_rows(self._out_p, hf, targets, reduction, need_dh=True))
+            return rows[0]
+
+        out, cache = top.forward_followed(self._layer_p[-1], h, lengths, follow)
+        caches.append(cache)
+        head_rows = rows[0]
+        T, B, D = out.shape
+
+        def finish():
+            head_rows.param_grads(0, T * B, self._out_g)
+
+        dh = OutputError(
+            head_rows.dlogits, self._out_p["W"], out.shape, finish, dh=head_rows.dh.reshape(T, B, D)
+        )
+        return head_rows.result(), dh, caches
 
     def _framewise_step(self, x, targets, reduction) -> StepResult:
         """:meth:`step` of an MLP (a time window, dense layers, the softmax head):

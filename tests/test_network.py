@@ -123,6 +123,7 @@ PIPELINED = [
     pytest.param({"reverse": True, "squash": "logistic2"}, id="reverse"),
     pytest.param({"gradient": "truncated"}, id="truncated"),
     pytest.param({"num_layers": 2}, id="two-layers"),
+    pytest.param({"class_weights": [0.5, 2.0, 0.0, 1.3]}, id="weighted"),
 ]
 
 
@@ -155,17 +156,35 @@ def test_pipelined_one_sequence_gradient_matches_reference(kw, T, L):
         np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
 
 
-def test_pipelined_backward_failure_does_not_leave_the_worker_waiting(monkeypatch):
-    """If the calling thread's half fails, the worker's half stops waiting for it and
-    the error reaches the caller; the next step runs normally."""
-    import seqprop.layers as layers
+def test_pipelined_mean_reduction_matches_reference():
+    net = build("lstm")
+    x, y, lengths = batch(T=2 * PIPELINE_CHUNK + 5, lengths=(2 * PIPELINE_CHUNK + 2,))
+    _, grads = net.loss_and_grad(x, y, lengths, reduction="mean")
+    numeric = ref.numeric_gradient(net.spec, params64(net), x, y, lengths, reduction="mean")
+    for name in grads:
+        scale = np.abs(numeric[name]).max()
+        np.testing.assert_allclose(
+            grads[name], numeric[name], rtol=1e-5, atol=1e-6 * scale, err_msg=name
+        )
 
+
+@pytest.mark.parametrize(
+    "where, target",
+    [
+        ("backward recurrence", "seqprop.layers.lstm_backward_publish"),
+        ("forward recurrence", "seqprop.layers.lstm_layer_forward"),
+        ("head block", "seqprop.heads.softmax.FrameRows.__call__"),
+    ],
+)
+def test_pipelined_failure_does_not_leave_a_thread_waiting(monkeypatch, where, target):
+    """If either thread's half of a pipelined pass fails, the other stops waiting for it
+    and the error reaches the caller; the next step runs normally."""
     net = build("lstm")
     x, y, lengths = batch(T=3 * PIPELINE_CHUNK, lengths=(3 * PIPELINE_CHUNK,))
     expected = net.loss_and_grad(x, y, lengths)[0]
 
     def broken(*args):
-        raise RuntimeError("broken recurrence")
+        raise RuntimeError(f"broken {where}")
 
     try:
         set_num_threads(2)
@@ -178,12 +197,12 @@ def test_pipelined_backward_failure_does_not_leave_the_worker_waiting(monkeypatc
                 errors.append(exc)
 
         with monkeypatch.context() as m:
-            m.setattr(layers, "lstm_backward_publish", broken)
+            m.setattr(target, broken)
             thread = threading.Thread(target=step, daemon=True)
             thread.start()
             thread.join(timeout=60)
-        assert not thread.is_alive(), "the step hangs: the worker still waits for the recurrence"
-        assert [str(e) for e in errors] == ["broken recurrence"]
+        assert not thread.is_alive(), "the step hangs: one thread still waits for the other"
+        assert [str(e) for e in errors] == [f"broken {where}"]
         assert net.loss_and_grad(x, y, lengths)[0] == expected
     finally:
         set_num_threads(None)

@@ -68,6 +68,39 @@ def lstm_forward(
     xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
 ):
     """Forward recurrence; fills ``act``, ``cell``, ``hcell`` and ``out``."""
+    no_flags = np.zeros(0, dtype=np.int64)
+    lstm_forward_chunks(
+        xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out,
+        no_flags, 1,
+    )  # fmt: skip
+
+
+@jit
+def lstm_forward_chunks(
+    xp,
+    bias,
+    w_hh_t,
+    peep,
+    lengths,
+    order,
+    reverse,
+    squash_code,
+    act,
+    cell,
+    hcell,
+    out,
+    flags,
+    chunk,
+):
+    """:func:`lstm_forward`, announcing its progress to another thread.
+
+    Unless ``flags`` is empty, ``flags[0]`` is set (release store) to the
+    number of chunks of ``chunk`` steps finished, chunk ``j`` being steps
+    ``j*chunk .. (j+1)*chunk-1`` of the lockstep schedule, except the last:
+    once every output array is complete (zeros past the lengths written
+    too), ``flags[0]`` is set to the number of chunks plus one. A consumer
+    may read a chunk's frames of ``out`` once it is announced.
+    """
     _, B, G = xp.shape
     H = G // 4
     H2 = 2 * H
@@ -125,10 +158,14 @@ def lstm_forward(
                 hcell[t, b, j] = h
                 out[t, b, j] = act[t, b, H3 + j] * hcell[t, b, j]
                 hbuf[i, j] = out[t, b, j]
+        if flags.shape[0] > 0 and (k + 1) % chunk == 0 and k + 1 < active.shape[0]:
+            publish(flags, 0, (k + 1) // chunk)
     zero_past_lengths(act, lengths, order)
     zero_past_lengths(cell, lengths, order)
     zero_past_lengths(hcell, lengths, order)
     zero_past_lengths(out, lengths, order)
+    if flags.shape[0] > 0:  # complete: one more than the number of chunks
+        publish(flags, 0, (active.shape[0] + chunk - 1) // chunk + 1)
 
 
 @jit
@@ -267,8 +304,11 @@ def lstm_layer_forward(
     out,
     cat,
     col,
+    flags,
+    chunk,
 ):
-    """A whole forward pass of one direction: ``xp = x W_ih^T``, then :func:`lstm_forward`.
+    """A whole forward pass of one direction: ``xp = x W_ih^T``, then :func:`lstm_forward`
+    (:func:`lstm_forward_chunks`, announcing progress in ``flags``, unless it is empty).
 
     ``x2`` (T*B, I) the layer input, ``w_ih_t`` (I, G) ``W_ih`` transposed,
     ``xp2`` (T*B, G) the input projections' storage (``xp`` flattened). One
@@ -284,9 +324,10 @@ def lstm_layer_forward(
             w_hh_t[j, g] = w_hh[g, j]
     np.dot(x2, w_ih_t, xp2)
     xp = xp2.reshape((T, B, xp2.shape[1]))
-    lstm_forward(
-        xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
-    )
+    lstm_forward_chunks(
+        xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out,
+        flags, chunk,
+    )  # fmt: skip
     if cat.shape[0] > 0:
         for t in range(T):
             for b in range(B):
