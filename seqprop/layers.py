@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from seqprop._memory import huge_page_empty
-from seqprop._parallel import blas_single_thread, run_pair
+from seqprop._parallel import NO_LAUNCH, blas_single_thread, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
@@ -178,10 +178,15 @@ def _row_blocks(n, split):
     return ((0, n // 2), (n // 2, n))
 
 
-def run_row_blocks(rows, n, split):
-    """``rows(lo, hi)`` over ``n`` rows: two halves (one hand-off) with ``split``, else once."""
+def run_row_blocks(rows, n, split, *, launch=False):
+    """``rows(lo, hi)`` over ``n`` rows: two halves (one hand-off) with ``split``, else once.
+
+    With ``launch`` the first half is called as ``rows(lo, hi, launch)`` (see
+    :func:`seqprop._parallel.run_pair`)."""
     blocks = _row_blocks(n, split)
-    if len(blocks) == 2:
+    if len(blocks) == 2 and launch:
+        run_pair(lambda token: rows(*blocks[0], token), lambda: rows(*blocks[1]), launch=True)
+    elif len(blocks) == 2:
         run_pair(lambda: rows(*blocks[0]), lambda: rows(*blocks[1]))
     else:
         rows(*blocks[0])
@@ -233,14 +238,20 @@ class OutputError:
     of dE/dh: each direction of a bidirectional layer then multiplies out
     its own columns on its own thread, and ``finish`` (the head's own
     weight gradients) runs on the calling thread alongside. ``shape`` is
-    that of dE/dh, (T, B, D). ``dh``, when given, is dE/dh already multiplied out
+    that of dE/dh, (T, B, D). ``grad_weights`` (K, D), when given, is the head's
+    weight gradient, and ``finish_bias`` computes its bias gradient alone: layers
+    that write their own columns of ``grad_weights`` (:meth:`Layer.takes_head_columns`)
+    leave only ``finish_bias`` to run. ``dh``, when given, is dE/dh already multiplied out
     (by a head that followed the top layer's forward pass on another thread:
     :meth:`Layer.forward_followed`); ``finish`` is still the top layer's to run.
     """
 
-    def __init__(self, dlogits, weights, shape, finish, dh=None):
+    def __init__(
+        self, dlogits, weights, shape, finish, dh=None, grad_weights=None, finish_bias=None
+    ):
         self.dlogits, self.weights, self.shape, self.finish = dlogits, weights, shape, finish
         self.dh = dh
+        self.grad_weights, self.finish_bias = grad_weights, finish_bias
 
     def columns(self, lo: int, hi: int) -> np.ndarray:
         """dE/dh[:, :, lo:hi] as a C-contiguous (T, B, hi-lo) array."""
@@ -366,6 +377,12 @@ class Layer:
         """Whether :meth:`forward_followed` can take a batch of ``batch_size`` sequences."""
         return False
 
+    def takes_head_columns(self, d_out) -> bool:
+        """Whether :meth:`backward_task` of ``d_out`` (an :class:`OutputError`), with
+        ``col``, also writes the head's weight gradient for the layer's own columns of the
+        head's input (``d_out.grad_weights[:, col:col+O]``); the default does not."""
+        return False
+
     def forward_followed(self, p, x, lengths, follow):
         """:meth:`forward`, with the output handed block by block to another thread as it
         is made (see :meth:`LSTM.forward_followed`); only where :meth:`can_be_followed`."""
@@ -429,6 +446,16 @@ class LSTM(Layer):
     def backward(self, p, g, cache, d_out, need_input_grad=True):
         return self.backward_task(p, g, cache, d_out, need_input_grad)()
 
+    def takes_head_columns(self, d_out) -> bool:
+        # a direction of a bidirectional layer: its compiled backward call writes its
+        # columns of the head's weight gradient (lstm_layer_backward)
+        return (
+            not self.split_batch
+            and isinstance(d_out, OutputError)
+            and d_out.dh is None
+            and d_out.grad_weights is not None
+        )
+
     def can_be_followed(self, batch_size: int) -> bool:
         # a direction of a bidirectional layer, or a batch, already uses the two threads
         return self.split_batch and batch_size == 1
@@ -469,7 +496,7 @@ class LSTM(Layer):
         no_cat = _NOWHERE[x.dtype.char]
         args = (x.reshape(T, I), p["W_ih"].T, xp.reshape(T, G), p["b"], p["W_hh"], w_hh_t,
                 p["w_peep"], lengths, _order(lengths), rev, self._squash_code,
-                act, cell, hcell, out, no_cat, 0, flags, chunk)  # fmt: skip
+                act, cell, hcell, out, no_cat, 0, flags, chunk, *NO_LAUNCH)  # fmt: skip
 
         def recurrence():
             try:
@@ -509,14 +536,15 @@ class LSTM(Layer):
             cat, col = into if into is not None else (_NOWHERE[x.dtype.char], 0)
             no_flags = _NO_FLAGS
 
-            def run():
+            def run(launch=NO_LAUNCH):
                 with blas_single_thread():
                     lstm_layer_forward(
                         x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, rev, code,
-                        act, cell, hcell, out, cat, col, no_flags, 1,
+                        act, cell, hcell, out, cat, col, no_flags, 1, *launch,
                     )  # fmt: skip
                 return out, cache
 
+            run.launches = True
             return run
 
         def run_split():
@@ -547,10 +575,14 @@ class LSTM(Layer):
             d_out = d_out.dh  # multiplied out already (the bidirectional layer runs finish)
         delta = ws.array("delta", (T, B, G), x.dtype)
         dlogits, w_cols = _NO_ERROR[x.dtype.char]
+        g_head = w_cols  # empty: no columns of the head's weight gradient to write
         if isinstance(d_out, OutputError) and not self.split_batch:
-            # the compiled call multiplies out its own columns of the error
+            # the compiled call multiplies out its own columns of the error, and of the
+            # head's weight gradient (takes_head_columns)
             dlogits = d_out.dlogits
             w_cols = np.ascontiguousarray(d_out.weights[:, col : col + H])
+            if d_out.grad_weights is not None:
+                g_head = d_out.grad_weights
             d_full, d_col = _NOWHERE[x.dtype.char], 0
             d_out = ws.array("d_out", (T, B, H), x.dtype)
         elif isinstance(d_out, OutputError):  # a one-direction top layer: the head's
@@ -579,18 +611,20 @@ class LSTM(Layer):
             x_rows = ws.array("x_rows", (rows.size, I), x.dtype)
             h_rows = ws.array("h_rows", (rows.size, H), x.dtype)
 
-            def run():
+            def run(launch=NO_LAUNCH):
                 g["w_peep"][...] = 0.0
                 with blas_single_thread():
                     lstm_layer_backward(
-                        dlogits, w_cols, d_full, d_col, d_out, w_hh, w_hh_t, peep, lengths,
+                        dlogits, w_cols, g_head, col, d_full, d_col, d_out, w_hh, w_hh_t, peep,
+                        lengths,
                         order, rev, code,
                         trunc, act, cell, hcell, delta, g["w_peep"], x.reshape(T * B, I),
                         d_pairs.T, h_prev, ones, g["W_ih"], g["W_hh"], g["b"], p["W_ih"], dx2,
-                        rows, out, d_rows, x_rows, h_rows,
+                        rows, out, d_rows, x_rows, h_rows, *launch,
                     )  # fmt: skip
                 return dx
 
+            run.launches = True
             return run
 
         def run_split():
@@ -962,7 +996,9 @@ class Bidirectional(Layer):
         out = self.work.array("out", (*x.shape[:2], self.output_size), x.dtype)
         task_f = self.fwd.forward_task(pf, x, lengths, into=(out, 0))
         task_b = self.bwd.forward_task(pb, x, lengths, into=(out, self.fwd.output_size))
-        (_, cf), (_, cb) = run_pair(task_f, task_b)
+        # a compiled task on this thread starts the worker's from its kernel
+        launch = getattr(task_f, "launches", False)
+        (_, cf), (_, cb) = run_pair(task_f, task_b, launch=launch)
         return out, (cf, cb)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):
@@ -972,14 +1008,20 @@ class Bidirectional(Layer):
         # each direction takes its columns of d_out on its own thread
         task_f = self.fwd.backward_task(pf, gf, cf, d_out, need_input_grad, col=0)
         task_b = self.bwd.backward_task(pb, gb, cb, d_out, need_input_grad, col=Hf)
+        # a compiled task on this thread starts the worker's from its kernel
+        launch = getattr(task_f, "launches", False)
         if isinstance(d_out, OutputError):  # the head's gradients too, on this thread
+            finish = d_out.finish
+            if self.fwd.takes_head_columns(d_out) and self.bwd.takes_head_columns(d_out):
+                finish = d_out.finish_bias  # each direction writes its weight columns
+            own_task = task_f
 
-            def task_f(task=task_f, finish=d_out.finish):
-                dx = task()
+            def task_f(*token):
+                dx = own_task(*token)
                 finish()
                 return dx
 
-        dxf, dxb = run_pair(task_f, task_b)
+        dxf, dxb = run_pair(task_f, task_b, launch=launch)
         if not need_input_grad:
             return None
         dxf += dxb

@@ -160,3 +160,63 @@ def test_blas_held_to_one_thread_inside_and_restored_after():
         t.join()
     assert all(c == 1 for snapshot in seen[:3] for c in snapshot)
     assert counts() == before
+
+
+def _launching(result, events=None, publish_it=True):
+    """An f1 for run_pair(launch=True): publishes the token as a kernel would, records
+    whether the worker's task had started by then."""
+    from seqprop.kernels.sync import publish
+
+    def f1(token):
+        flags, idx, value = token
+        if events is not None:
+            events.append(("token", flags.size > 0))
+        if publish_it and flags.size:
+            publish(flags, idx, value)
+        return result
+
+    return f1
+
+
+def test_launched_pair_hands_the_token_and_runs_both(two_threads):
+    """The worker's task starts when the caller's kernel publishes the token, while the
+    worker spins; after it has fallen asleep the pair starts it from Python instead."""
+    events = []
+    for i in range(200):
+        f1 = _launching(i, events)
+        assert run_pair(f1, lambda i=i: threading.current_thread().name + str(i), launch=True) == (
+            i,
+            f"seqprop-worker{i}",
+        )
+    assert ("token", True) in events  # the worker was spinning for most of them
+    time.sleep(0.01)  # longer than the worker spins: asleep, started from Python
+    events.clear()
+    assert run_pair(_launching("a", events), lambda: "b", launch=True) == ("a", "b")
+    assert events == [("token", False)]
+
+
+def test_launched_pair_whose_caller_never_publishes_still_ends(two_threads):
+    """A caller that fails before its kernel (or ignores the token): the pair starts the
+    worker's task itself once the caller's half is over."""
+    assert run_pair(_launching(1, publish_it=False), lambda: 2, launch=True) == (1, 2)
+
+    def fails(token):
+        raise RuntimeError("before the kernel")
+
+    ran = []
+    with pytest.raises(RuntimeError, match="before the kernel"):
+        run_pair(fails, lambda: ran.append(1), launch=True)
+    assert ran == [1]
+    assert run_pair(_launching(3), lambda: 4, launch=True) == (3, 4)
+
+
+def test_launched_pair_on_one_thread_gets_no_token():
+    from seqprop._parallel import NO_LAUNCH
+
+    set_num_threads(1)
+    try:
+        seen = []
+        assert run_pair(lambda token: seen.append(token) or 1, lambda: 2, launch=True) == (1, 2)
+        assert seen == [NO_LAUNCH]
+    finally:
+        set_num_threads(None)

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from seqprop._parallel import NO_LAUNCH
 from seqprop.heads.base import Head, StepResult, TargetKind, register_head
-from seqprop.kernels.loss import ordered_sum, softmax, softmax_xent_rows, xent_counts
+from seqprop.kernels.loss import ordered_sum, softmax, softmax_head_rows, xent_counts
 from seqprop.layers import (
     OutputError,
     Workspace,
@@ -36,6 +37,12 @@ from seqprop.layers import (
 )
 
 __all__ = ["FrameRows", "SoftmaxHead", "inverse_frequency_weights"]
+
+
+HEAD_SPLIT_ROWS = 128
+"""From this many frames on, the softmax head's per-frame work (logits, softmax,
+cross-entropy, dE/dlogits) runs as two halves, one per thread (one online sequence
+of the paper's nets: 300 frames)."""
 
 
 @register_head
@@ -132,15 +139,24 @@ class SoftmaxHead(Head):
         # threads themselves (one sequence): otherwise dE/dh and the gradients are split
         defer = defer and not split
         rows = self.frame_rows(p, hf, targets, reduction, need_dh=not defer)
-        # one hand-off for the per-frame work, split where its products are worth splitting
-        run_row_blocks(rows, N, split)
+        # the per-frame work in two halves, one hand-off (started from the compiled
+        # call of this thread's half), from HEAD_SPLIT_ROWS frames on
+        run_row_blocks(rows, N, split or N >= HEAD_SPLIT_ROWS, launch=True)
 
         def finish():
             frame_matmul(rows.dlogits.T, hf, g["W"], frames=N)
             np.sum(rows.dlogits, axis=0, out=g["b"])
 
         if defer:
-            return rows.result(), OutputError(rows.dlogits, p["W"], (T, B, D), finish)
+
+            def finish_bias():
+                np.sum(rows.dlogits, axis=0, out=g["b"])
+
+            error = OutputError(
+                rows.dlogits, p["W"], (T, B, D), finish, grad_weights=g["W"],
+                finish_bias=finish_bias,
+            )  # fmt: skip
+            return rows.result(), error
         finish()
         return rows.result(), rows.dh.reshape(T, B, D)
 
@@ -220,13 +236,13 @@ class FrameRows:
             self.scale = 1.0 / self.n if self.n else 0.0
         self._correct: dict[int, int] = {}  # correctly classified frames, per block
 
-    def __call__(self, lo, hi):
+    def __call__(self, lo, hi, launch=NO_LAUNCH):
+        """Frames ``lo:hi``; ``launch`` as in :func:`seqprop._parallel.run_pair`."""
         logits, dlogits, W = self.logits[lo:hi], self.dlogits[lo:hi], self.p["W"]
-        frame_matmul(self.hf[lo:hi], W.T, logits, split=False)
-        logits += self.p["b"]
-        _, correct = softmax_xent_rows(
-            logits, self.targets[lo:hi], self.probs[lo:hi], dlogits, self.nll[lo:hi]
-        )
+        _, correct = softmax_head_rows(
+            self.hf[lo:hi], W, self.p["b"], self.targets[lo:hi], logits, self.probs[lo:hi],
+            dlogits, self.nll[lo:hi], *launch,
+        )  # fmt: skip
         self._correct[lo] = correct
         if self.weights is not None:
             dlogits *= self.weights[lo:hi, None]

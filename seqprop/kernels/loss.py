@@ -10,6 +10,7 @@ import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import exp_work
+from seqprop.kernels.sync import publish
 
 _BLOCK = 64
 """Rows whose exponentials are computed in one vectorised call."""
@@ -175,3 +176,23 @@ def xent_counts(logits, targets):
             if arg[n - lo] == c:
                 n_correct += 1
     return total, n_scored, n_correct
+
+
+@jit
+def softmax_head_rows(
+    hf, w, bias, targets, logits, probs, dlogits, nll, launch_flags, launch_idx, launch_value
+):
+    """A softmax output layer over a block of rows: ``logits = hf w^T + bias`` (``hf``
+    (N, D), ``w`` (K, D)), then :func:`softmax_xent_rows`; returns its counts.
+
+    ``launch_flags[launch_idx] = launch_value`` first unless ``launch_flags`` is
+    empty (the start of the other thread's block: :func:`seqprop._parallel.run_pair`).
+    """
+    if launch_flags.shape[0] > 0:
+        publish(launch_flags, launch_idx, launch_value)
+    N, K = logits.shape
+    np.dot(hf, w.T, logits)
+    for n in range(N):
+        for k in range(K):
+            logits[n, k] += bias[k]
+    return softmax_xent_rows(logits, targets, probs, dlogits, nll)

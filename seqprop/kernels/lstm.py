@@ -306,9 +306,16 @@ def lstm_layer_forward(
     col,
     flags,
     chunk,
+    launch_flags,
+    launch_idx,
+    launch_value,
 ):
     """A whole forward pass of one direction: ``xp = x W_ih^T``, then :func:`lstm_forward`
     (:func:`lstm_forward_chunks`, announcing progress in ``flags``, unless it is empty).
+
+    ``launch_flags[launch_idx] = launch_value`` first unless ``launch_flags`` is
+    empty: the start of the other thread's task (:func:`seqprop._parallel.run_pair`'s
+    ``launch``), once this thread holds no GIL.
 
     ``x2`` (T*B, I) the layer input, ``w_ih_t`` (I, G) ``W_ih`` transposed,
     ``xp2`` (T*B, G) the input projections' storage (``xp`` flattened). One
@@ -317,6 +324,8 @@ def lstm_layer_forward(
     bidirectional layer's output). ``w_hh_t`` (H, G) is filled with ``w_hh``
     transposed first (the backward pass of the same step reuses it).
     """
+    if launch_flags.shape[0] > 0:
+        publish(launch_flags, launch_idx, launch_value)
     T, B, H = out.shape
     G = 4 * H
     for g in range(G):
@@ -339,6 +348,8 @@ def lstm_layer_forward(
 def lstm_layer_backward(
     dlogits,
     w_cols,
+    g_head,
+    head_col,
     d_full,
     d_col,
     d_out,
@@ -369,8 +380,13 @@ def lstm_layer_backward(
     d_rows,
     x_rows,
     h_rows,
+    launch_flags,
+    launch_idx,
+    launch_value,
 ):
     """A whole backward pass of one direction: :func:`lstm_backward`, then the gradients.
+
+    ``launch_*``: as in :func:`lstm_layer_forward`, first thing.
 
     Adds the peephole gradients to ``g_peep`` (zeroed by the caller) and
     writes ``g_w_ih = D^T x``, ``g_b = 1^T D`` (``ones`` (T*B,)) and
@@ -381,7 +397,10 @@ def lstm_layer_backward(
     ``d_full`` is empty, ``d_out`` is first filled with its columns
     ``d_col:d_col+H`` (a bidirectional layer's output error); unless
     ``dlogits`` is empty, ``d_out`` is ``dlogits @ w_cols`` instead (the
-    head's error multiplied out here: :class:`seqprop.layers.OutputError`).
+    head's error multiplied out here: :class:`seqprop.layers.OutputError`);
+    then, unless ``g_head`` is empty, this direction's columns of the head's
+    weight gradient ``g_head[:, head_col:head_col+H] = dlogits^T b`` too, b
+    being ``out`` (this direction's share of the head's input).
 
     A padded batch (``rows`` not empty: the flat indices ``t*B + b`` of the
     frames inside their sequences, increasing) skips the padding: the
@@ -391,10 +410,19 @@ def lstm_layer_backward(
     only (``d_pairs_t`` and ``h_prev`` are then unused); ``dx2`` gets zeros
     past each length.
     """
+    if launch_flags.shape[0] > 0:
+        publish(launch_flags, launch_idx, launch_value)
     T, B, G = delta.shape
     H = G // 4
     if dlogits.shape[0] > 0:  # the error at the output: dlogits (T*B, K) @ w_cols (K, H)
         np.dot(dlogits, w_cols, d_out.reshape((T * B, H)))
+        if g_head.shape[0] > 0:
+            K = dlogits.shape[1]
+            part = np.empty((K, H), dtype=delta.dtype)
+            np.dot(dlogits.T, out.reshape((T * B, H)), part)
+            for k in range(K):
+                for j in range(H):
+                    g_head[k, head_col + j] = part[k, j]
     elif d_full.shape[0] > 0:
         for t in range(T):
             for b in range(B):
