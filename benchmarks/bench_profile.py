@@ -12,7 +12,8 @@ Splits one ``Network.step`` (forward, loss, backward) into
   the BLSTM, whose directions each run as one compiled call
   (``lstm_layer_forward``/``lstm_layer_backward``), the same products
   replayed on their own;
-* **softmax**: the loss kernel;
+* **softmax**: the output layer's compiled call per block of frames
+  (``softmax_head_rows``: the logits product, softmax and cross-entropy);
 * **Python and numpy glue**: everything else (the layers' Python, small numpy
   reductions and copies, thread hand-off);
 
@@ -67,15 +68,18 @@ def _replay_products(active, H, G, dtype_probe, backward, lstm=True):
 
 
 @jit
-def _replay_layer_products(T, B, I, G, H, dtype_probe):
+def _replay_layer_products(T, B, I, G, H, dtype_probe, grads=True):
     """The frame-wide products inside one direction's compiled passes
     (``lstm_layer_forward``/``lstm_layer_backward``): input projections, the
-    ``W_ih``, bias and ``W_hh`` gradients, same shapes and layouts."""
+    ``W_ih``, bias and ``W_hh`` gradients, same shapes and layouts (without
+    ``grads``, the input projection alone)."""
     N = T * B
     x = np.full((N, I), 0.01, dtype=dtype_probe.dtype)
     w_ih = np.full((G, I), 0.01, dtype=dtype_probe.dtype)
     xp = np.empty((N, G), dtype=dtype_probe.dtype)
     np.dot(x, w_ih.T, xp)
+    if not grads:
+        return xp[0, 0]
     g_ih = np.empty((G, I), dtype=dtype_probe.dtype)
     np.dot(xp.T, x, g_ih)
     ones = np.ones(N, dtype=dtype_probe.dtype)
@@ -138,10 +142,14 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
         for act in schedules:
             _replay_products(act, H, G, probe, False, is_lstm)
             _replay_products(act, H, G, probe, True, is_lstm)
-        fused = kind == "blstm"  # layers.Bidirectional runs each LSTM direction in one call
+        # layers.Bidirectional runs each LSTM direction in one call; a one-direction LSTM
+        # over one sequence its forward pass (the weight gradients follow the backward
+        # recurrence in lstm_chunk_gradients, timed as frame-wide products)
+        fused = kind == "blstm" or (kind == "lstm" and mode == "online")
+        fused_grads = kind == "blstm"
         if fused:
             x0 = batches[0][0]
-            _replay_layer_products(x0.shape[0], x0.shape[1], 26, G, H, probe)
+            _replay_layer_products(x0.shape[0], x0.shape[1], 26, G, H, probe, fused_grads)
 
         rounds = defaultdict(list)
         timers = _Timers()
@@ -151,10 +159,11 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             for name in kernels:
                 timers.wrap(layers, name, "kernels")
             # a bidirectional LSTM's directions: one compiled call each, products inside
-            for name in ("lstm_layer_forward", "lstm_layer_backward"):
+            for name in ("lstm_layer_forward", "lstm_layer_backward", "lstm_backward_publish"):
                 timers.wrap(layers, name, "fused")
             timers.wrap(layers, "_matmul", "frame-wide products")
-            timers.wrap(softmax_head, "softmax_xent_rows", "softmax")
+            timers.wrap(layers, "lstm_chunk_gradients", "frame-wide products")
+            timers.wrap(softmax_head, "softmax_head_rows", "softmax")
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = time.thread_time()
             for i in range(steps):
@@ -175,7 +184,7 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
                 for i in range(steps):
                     x, _, _ = batches[i % len(batches)]
                     for _ in range(ndir):
-                        _replay_layer_products(x.shape[0], x.shape[1], 26, G, H, probe)
+                        _replay_layer_products(x.shape[0], x.shape[1], 26, G, H, probe, fused_grads)
             inner = (time.thread_time() - t2) / steps
             per = {k: v / steps for k, v in timers.t.items()}
             if per.get("fused", 0.0) > 0.0:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import seqprop
-from seqprop._parallel import set_num_threads
+from seqprop._parallel import blas_single_thread, set_num_threads
 from seqprop.errors import GradientCheckError
 from seqprop.gradient_check import gradcheck
 from seqprop.layers import PIPELINE_CHUNK
@@ -614,6 +614,33 @@ def test_large_batch_split_products_do_not_depend_on_thread_count(kind):
         net.loss_and_grad(x[:, b : b + 1], y[:, b : b + 1], lengths[b : b + 1])[0] for b in range(B)
     ]
     assert results[0][0] == pytest.approx(sum(single), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_weight_gradient_split_over_frames(dtype):
+    """frame_grad_matmul: d^T x as two halves of the frames added in a fixed order, the
+    same on one thread or two, and equal to the unsplit product to rounding."""
+    from seqprop.layers import SPLIT_MIN_FRAMES, frame_grad_matmul
+
+    rng = np.random.default_rng(5)
+    N = SPLIT_MIN_FRAMES + 7
+    d = rng.normal(size=(N, 61)).astype(dtype)
+    x = rng.normal(size=(N, 37)).astype(dtype)
+    outs = []
+    try:
+        for n in (1, 2):
+            set_num_threads(n)
+            outs.append(frame_grad_matmul(d, x, np.empty((61, 37), dtype)))
+    finally:
+        set_num_threads(None)
+    np.testing.assert_array_equal(outs[0], outs[1])
+    h = N // 2
+    with blas_single_thread():  # the products as the halves compute them
+        np.testing.assert_array_equal(outs[0], d[:h].T @ x[:h] + d[h:].T @ x[h:])
+        small = frame_grad_matmul(d[:100], x[:100], np.empty((61, 37), dtype))  # not split
+        np.testing.assert_array_equal(small, d[:100].T @ x[:100])
+    rtol = 1e-12 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(outs[0], d.T @ x, rtol=rtol, atol=rtol * np.sqrt(N))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqprop.layers import frame_matmul
+from seqprop.layers import frame_grad_matmul, frame_matmul
 
 __all__ = ["FrameTargets", "affine", "affine_backward", "logistic", "prepare_float_targets"]
 
@@ -112,7 +112,7 @@ def affine_backward(
 ) -> np.ndarray:
     """Write dE/dW and dE/db into ``g`` from dE/da (T*B, K_out); return dE/dh (T, B, D)."""
     T, B = shape
-    frame_matmul(da.T, hf, g["W"], frames=T * B)
+    frame_grad_matmul(da, hf, g["W"], frames=T * B)
     np.sum(da, axis=0, out=g["b"])
     return frame_matmul(da, p["W"]).reshape(T, B, -1)
 

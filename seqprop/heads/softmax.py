@@ -31,6 +31,7 @@ from seqprop.kernels.loss import ordered_sum, softmax, softmax_head_rows, xent_c
 from seqprop.layers import (
     OutputError,
     Workspace,
+    frame_grad_matmul,
     frame_matmul,
     run_row_blocks,
     split_worthwhile,
@@ -144,7 +145,7 @@ class SoftmaxHead(Head):
         run_row_blocks(rows, N, split or N >= HEAD_SPLIT_ROWS, launch=True)
 
         def finish():
-            frame_matmul(rows.dlogits.T, hf, g["W"], frames=N)
+            frame_grad_matmul(rows.dlogits, hf, g["W"], frames=N)
             np.sum(rows.dlogits, axis=0, out=g["b"])
 
         if defer:
