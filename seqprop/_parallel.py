@@ -157,6 +157,26 @@ def run_pair(f1, f2, *, launch=False):
         worker.lock.release()
 
 
+def run_concurrently(f1, f2):
+    """:func:`run_pair` where the two callables are sure to run at the same time (two
+    threads allowed, the worker free, not called from the worker); else None, having
+    run nothing. For pairs whose halves wait for each other midway.
+
+    The worker is started from here, never from ``f1``'s kernel (``launch``): a
+    worker that falls asleep just before such a start would wait for ``f1`` to end,
+    and ``f1`` for it."""
+    if get_num_threads() < 2:
+        return None
+    worker = _get_worker()
+    if threading.get_ident() == worker.ident or not worker.lock.acquire(blocking=False):
+        return None
+    try:
+        with blas_single_thread():
+            return worker.run(f1, f2)
+    finally:
+        worker.lock.release()
+
+
 SPIN_LOOKS = 4_000_000
 """How long a thread spins on a flag before it sleeps (about a millisecond here)."""
 _TASK, _DONE, _ASLEEP = 0, 16, 24  # flag indices, on separate cache lines

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from seqprop._memory import huge_page_empty
-from seqprop._parallel import NO_LAUNCH, blas_single_thread, run_pair
+from seqprop._parallel import NO_LAUNCH, blas_single_thread, run_concurrently, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
@@ -36,6 +36,7 @@ from seqprop.kernels.lstm import (
     lstm_forward,
     lstm_layer_backward,
     lstm_layer_forward,
+    lstm_layer_step,
 )
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
 from seqprop.kernels.sync import publish, wait_or_abort
@@ -276,22 +277,15 @@ class OutputError:
     that of dE/dh, (T, B, D). ``grad_weights`` (K, D), when given, is the head's
     weight gradient, and ``finish_bias`` computes its bias gradient alone: layers
     that write their own columns of ``grad_weights`` (:meth:`Layer.takes_head_columns`)
-    leave only ``finish_bias`` to run. ``dh``, when given, is dE/dh already multiplied out
-    (by a head that followed the top layer's forward pass on another thread:
-    :meth:`Layer.forward_followed`); ``finish`` is still the top layer's to run.
+    leave only ``finish_bias`` to run.
     """
 
-    def __init__(
-        self, dlogits, weights, shape, finish, dh=None, grad_weights=None, finish_bias=None
-    ):
+    def __init__(self, dlogits, weights, shape, finish, grad_weights=None, finish_bias=None):
         self.dlogits, self.weights, self.shape, self.finish = dlogits, weights, shape, finish
-        self.dh = dh
         self.grad_weights, self.finish_bias = grad_weights, finish_bias
 
     def columns(self, lo: int, hi: int) -> np.ndarray:
         """dE/dh[:, :, lo:hi] as a C-contiguous (T, B, hi-lo) array."""
-        if self.dh is not None:
-            return np.ascontiguousarray(self.dh[:, :, lo:hi])
         T, B, _ = self.shape
         out = np.matmul(self.dlogits, np.ascontiguousarray(self.weights[:, lo:hi]))
         return out.reshape(T, B, hi - lo)
@@ -409,7 +403,7 @@ class Layer:
         return run
 
     def can_be_followed(self, batch_size: int) -> bool:
-        """Whether :meth:`forward_followed` can take a batch of ``batch_size`` sequences."""
+        """Whether :meth:`step_followed` can take a batch of ``batch_size`` sequences."""
         return False
 
     def takes_head_columns(self, d_out) -> bool:
@@ -418,9 +412,10 @@ class Layer:
         head's input (``d_out.grad_weights[:, col:col+O]``); the default does not."""
         return False
 
-    def forward_followed(self, p, x, lengths, follow):
-        """:meth:`forward`, with the output handed block by block to another thread as it
-        is made (see :meth:`LSTM.forward_followed`); only where :meth:`can_be_followed`."""
+    def step_followed(self, p, g, x, lengths, follow, need_input_grad=True):
+        """Forward and backward pass with the head computed between them on another
+        thread, block by block as the output is made (see :meth:`LSTM.step_followed`);
+        only where :meth:`can_be_followed`."""
         raise NotImplementedError
 
     def backward_task(self, p, g, cache, d_out, need_input_grad=True, col=0):
@@ -487,7 +482,6 @@ class LSTM(Layer):
         return (
             not self.split_batch
             and isinstance(d_out, OutputError)
-            and d_out.dh is None
             and d_out.grad_weights is not None
         )
 
@@ -508,53 +502,88 @@ class LSTM(Layer):
         out = ws.array("out", (T, B, H), x.dtype)
         return xp, w_hh_t, cell, hcell, out
 
-    def forward_followed(self, p, x, lengths, follow):
-        """:meth:`forward` of one sequence in a one-direction layer, its output read as it
-        is made: ``follow(out)`` returns ``block(lo, hi)``, which seqprop's worker thread
-        calls on the frames ``lo:hi`` of ``out`` (T, 1, H) as the recurrence finishes
-        every :data:`PIPELINE_CHUNK` steps, and on the frames past the length at the end
-        (each frame exactly once). On one thread the blocks follow the whole pass: the
-        same arithmetic.
+    def step_followed(self, p, g, x, lengths, follow, need_input_grad=True):
+        """Forward and backward pass of one sequence in a one-direction layer
+        (:meth:`can_be_followed`), the head computed between them on the other thread.
+
+        ``follow(out)`` returns ``(block, dh, finish)``: seqprop's worker thread calls
+        ``block(lo, hi)`` on the frames ``lo:hi`` of ``out`` (T, 1, H) as the forward
+        recurrence finishes every :data:`PIPELINE_CHUNK` steps, and on the frames past
+        the length at the end (each frame exactly once); once every block is done ``dh``
+        (T, H) holds dE/dout, the backward recurrence starts on this thread, and the
+        worker runs ``finish()`` (the head's own gradients), then follows the recurrence
+        with the weight gradients and dE/dx (:func:`lstm_chunk_gradients`). One hand-off
+        for the whole step; the recurrences run in one compiled call
+        (:func:`lstm_layer_step`). On one thread the same parts run one after the other:
+        the same arithmetic. Returns dE/dx, or None without ``need_input_grad``.
         """
         T, B, I = x.shape
         if not self.can_be_followed(B):
-            raise ValueError("forward_followed takes one sequence, in a one-direction layer")
-        G = 4 * self.hidden_size
+            raise ValueError("step_followed takes one sequence, in a one-direction layer")
+        H, G, dt, ws = self.hidden_size, 4 * self.hidden_size, x.dtype, self.work
         xp, w_hh_t, cell, hcell, out = self._forward_arrays(x)
         act = xp
         cache = (x, lengths, act, cell, hcell, out, w_hh_t)
-        block = follow(out)
-        flags = self.work.array("flags_fwd", (16,), np.int64)
-        flags[...] = 0
-        length, chunk, rev = int(lengths[0]), PIPELINE_CHUNK, self.reverse
+        block, dh, finish = follow(out)
+        d_out = dh.reshape(T, B, H)
+        flags_fwd = ws.array("flags_fwd", (16,), np.int64)
+        flags_fwd[...] = 0
+        length, chunk, rev, order = int(lengths[0]), PIPELINE_CHUNK, self.reverse, _order(lengths)
         n_chunks = -(-length // chunk)
-        no_cat = _NOWHERE[x.dtype.char]
-        args = (x.reshape(T, I), p["W_ih"].T, xp.reshape(T, G), p["b"], p["W_hh"], w_hh_t,
-                p["w_peep"], lengths, _order(lengths), rev, self._squash_code,
-                act, cell, hcell, out, no_cat, 0, flags, chunk, *NO_LAUNCH)  # fmt: skip
-
-        def recurrence():
-            try:
-                lstm_layer_forward(*args)
-            except BaseException:
-                publish(flags, _ABORT, 1)  # the other thread stops waiting
-                raise
+        forward = (x.reshape(T, I), p["W_ih"].T, xp.reshape(T, G), p["b"], p["W_hh"], w_hh_t,
+                   p["w_peep"], lengths, order, rev, self._squash_code, act, cell, hcell, out)  # fmt: skip
+        backward, gradients, dx, flags_bwd = self._chunked_backward(
+            p, g, cache, d_out, finish, need_input_grad
+        )
 
         def blocks():
+            """The head's blocks, following the forward recurrence; False if it failed."""
             for n in range(1, n_chunks + 1):
                 # the last chunk is announced as n_chunks + 1, the whole pass complete
-                if not wait_or_abort(flags, 0, n + (n == n_chunks), _ABORT):
-                    return
+                if not wait_or_abort(flags_fwd, 0, n + (n == n_chunks), _ABORT):
+                    return False
                 k0, k1 = (n - 1) * chunk, min(n * chunk, length)
                 block(*((length - k1, length - k0) if rev else (k0, k1)))
             if length < T:
-                if not wait_or_abort(flags, 0, n_chunks + 1, _ABORT):
-                    return
+                if not wait_or_abort(flags_fwd, 0, n_chunks + 1, _ABORT):
+                    return False
                 block(length, T)
+            return True
+
+        def recurrences():
+            try:
+                lstm_layer_step(*forward, flags_fwd, chunk, *NO_LAUNCH, *backward, flags_bwd)
+            except BaseException:
+                publish(flags_fwd, _ABORT, 1)  # the other thread stops waiting
+                publish(flags_bwd, _ABORT, 1)
+                raise
+
+        def head_then_gradients():
+            try:
+                if not blocks():
+                    return
+            except BaseException:
+                publish(flags_fwd, _ABORT, 1)  # the recurrences stop waiting for dE/dout
+                raise
+            publish(flags_fwd, 4, 1)  # dE/dout complete: the backward recurrence may start
+            gradients()
 
         with blas_single_thread():
-            run_pair(recurrence, blocks)
-        return out, cache
+            if run_concurrently(recurrences, head_then_gradients) is None:
+                # one thread: forward, head, backward, gradients in turn, the same sums
+                no_cat = _NOWHERE[dt.char]
+                lstm_layer_forward(*forward, no_cat, 0, flags_fwd, chunk, *NO_LAUNCH)
+                blocks()
+                d_out, truncated, delta, g_peep = backward
+                g_peep[...] = 0.0
+                no_logits, no_weights = _NO_ERROR[dt.char]
+                lstm_backward_publish(
+                    no_logits, no_weights, d_out, p["W_hh"], w_hh_t, p["w_peep"], lengths,
+                    order, rev, self._squash_code, truncated, act, cell, hcell, delta, g_peep,
+                    flags_bwd, chunk,
+                )  # fmt: skip
+                gradients()
+        return dx
 
     def forward_task(self, p, x, lengths, into=None):
         T, B, I = x.shape
@@ -606,8 +635,6 @@ class LSTM(Layer):
         ws = self.work
         if self.split_batch and B == 1:
             return self._pipelined_task(p, g, cache, d_out, need_input_grad)
-        if isinstance(d_out, OutputError) and d_out.dh is not None and not self.split_batch:
-            d_out = d_out.dh  # multiplied out already (the bidirectional layer runs finish)
         delta = ws.array("delta", (T, B, G), x.dtype)
         dlogits, w_cols = _NO_ERROR[x.dtype.char]
         g_head = w_cols  # empty: no columns of the head's weight gradient to write
@@ -687,6 +714,36 @@ class LSTM(Layer):
 
         return run_split
 
+    def _chunked_backward(self, p, g, cache, d_out, finish, need_input_grad):
+        """The two halves of a one-sequence backward pass (:meth:`step_followed`,
+        :meth:`_pipelined_task`): ``(d_out, truncated, delta, g_peep)`` for the
+        recurrence's compiled call, ``gradients()`` for the other thread (``finish()``
+        first, unless None, then :func:`lstm_chunk_gradients`), dE/dx (or None) and the
+        flags the recurrence announces its chunks in."""
+        x, lengths, act, cell, hcell, out, w_hh_t = cache
+        T, B, I = x.shape
+        H, G, dt, ws = self.hidden_size, 4 * self.hidden_size, x.dtype, self.work
+        delta = ws.array("delta", (T, B, G), dt)
+        flags = ws.array("flags_bwd", (16,), np.int64)
+        flags[...] = 0
+        dx = ws.array("dx", (T, B, I), dt) if need_input_grad else None
+        dx2 = dx.reshape(T, I) if need_input_grad else np.empty((0, I), dt)
+        tmp_ih = ws.array("tmp_ih", (G, I), dt)
+        tmp_hh = ws.array("tmp_hh", (G, H), dt)
+        length, chunk, rev = int(lengths[0]), PIPELINE_CHUNK, self.reverse
+        x2, out2, D = x.reshape(T, I), out.reshape(T, H), delta.reshape(T, G)
+        truncated = self.gradient == "truncated"
+
+        def gradients():
+            if finish is not None:
+                finish()
+            lstm_chunk_gradients(
+                flags, _ABORT, chunk, length, rev, D, x2, out2, g["W_ih"], g["W_hh"], g["b"],
+                tmp_ih, tmp_hh, p["W_ih"], dx2,
+            )  # fmt: skip
+
+        return (d_out, truncated, delta, g["w_peep"]), gradients, dx, flags
+
     def _pipelined_task(self, p, g, cache, d_out, need_input_grad):
         """:meth:`backward_task` of a one-direction layer over one sequence, on two threads.
 
@@ -698,54 +755,32 @@ class LSTM(Layer):
         one after the other: the same arithmetic.
         """
         x, lengths, act, cell, hcell, out, w_hh_t = cache
-        T, B, I = x.shape
-        H = self.hidden_size
-        G = 4 * H
-        ws = self.work
-        dt = x.dtype
-        delta = ws.array("delta", (T, B, G), dt)
-        flags = ws.array("flags", (16,), np.int64)
-        flags[...] = 0
+        T, B, _ = x.shape
+        H, dt = self.hidden_size, x.dtype
         finish = None
         dlogits, w_cols = _NO_ERROR[dt.char]
-        if isinstance(d_out, OutputError) and d_out.dh is not None:
-            finish, d_out = d_out.finish, d_out.columns(0, H)
-        elif isinstance(d_out, OutputError):
+        if isinstance(d_out, OutputError):
             dlogits, finish = d_out.dlogits, d_out.finish
             w_cols = np.ascontiguousarray(d_out.weights[:, :H])
-            d_out = ws.array("d_out", (T, B, H), dt)
+            d_out = self.work.array("d_out", (T, B, H), dt)
         else:
             d_out = np.ascontiguousarray(d_out[:, :, :H])
-        g_peep = g["w_peep"]
+        (d_out, truncated, delta, g_peep), gradients, dx, flags = self._chunked_backward(
+            p, g, cache, d_out, finish, need_input_grad
+        )
         w_hh, peep, rev, code = p["W_hh"], p["w_peep"], self.reverse, self._squash_code
-        trunc = self.gradient == "truncated"
-        order = _order(lengths)
-        dx = ws.array("dx", (T, B, I), dt) if need_input_grad else None
-        dx2 = dx.reshape(T, I) if need_input_grad else np.empty((0, I), dt)
-        tmp_ih = ws.array("tmp_ih", (G, I), dt)
-        tmp_hh = ws.array("tmp_hh", (G, H), dt)
-        length = int(lengths[0])
-        chunk = PIPELINE_CHUNK
-        x2, out2, D = x.reshape(T, I), out.reshape(T, H), delta.reshape(T, G)
+        order, chunk = _order(lengths), PIPELINE_CHUNK
 
         def recurrence():
             try:
                 g_peep[...] = 0.0
                 lstm_backward_publish(
                     dlogits, w_cols, d_out, w_hh, w_hh_t, peep, lengths, order, rev, code,
-                    trunc, act, cell, hcell, delta, g_peep, flags, chunk,
+                    truncated, act, cell, hcell, delta, g_peep, flags, chunk,
                 )  # fmt: skip
             except BaseException:
                 publish(flags, _ABORT, 1)  # the other thread stops waiting
                 raise
-
-        def gradients():
-            if finish is not None:
-                finish()
-            lstm_chunk_gradients(
-                flags, _ABORT, chunk, length, rev, D, x2, out2, g["W_ih"], g["W_hh"], g["b"],
-                tmp_ih, tmp_hh, p["W_ih"], dx2,
-            )  # fmt: skip
 
         def run():
             with blas_single_thread():

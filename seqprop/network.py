@@ -30,7 +30,6 @@ from seqprop.layers import (
     Bidirectional,
     Dense,
     Layer,
-    OutputError,
     TimeWindow,
 )
 from seqprop.options import ACTIVATIONS, DTYPES, GRADIENTS, KINDS, REDUCTIONS, SQUASHES, Kind
@@ -232,11 +231,9 @@ class Network:
             with blas_single_thread():
                 return self._framewise_step(x, targets, reduction)
         with blas_single_thread():
-            followed = self._forward_followed_by_head(x, lengths, targets, reduction)
-            if followed is not None:  # the head ran alongside the top layer
-                result, dh, caches = followed
-                self._hidden_backward(caches, dh)
-                return result
+            followed = self._step_followed_by_head(x, lengths, targets, reduction)
+            if followed is not None:  # the head ran inside the top layer's step
+                return followed
             h, caches = self._hidden_forward(x, lengths)
             if self._defer_output_error:  # the top layer multiplies out the head's error
                 result, dh = self.head.loss_and_grad(
@@ -249,16 +246,15 @@ class Network:
             self._hidden_backward(caches, dh)
         return result
 
-    def _forward_followed_by_head(self, x, lengths, targets, reduction):
-        """The forward pass with the head following the top layer on the other thread, or
-        None where the top layer or the head cannot (then nothing was computed).
+    def _step_followed_by_head(self, x, lengths, targets, reduction):
+        """:meth:`step` with the head computed inside the top layer's step, or None,
+        having computed nothing, where the top layer or the head cannot.
 
         A head with per-frame row blocks (``frame_rows``: the softmax head) computes its
         loss, dE/dlogits and dE/dh on each block of frames as soon as the top layer's
-        forward pass has made them (:meth:`~seqprop.layers.Layer.forward_followed`: a
-        one-direction LSTM over one sequence). Returns ``(result, dh, caches)`` with
-        ``dh`` an :class:`~seqprop.layers.OutputError` whose ``finish`` (the head's
-        weight gradients) the top layer runs in its backward pass.
+        forward pass has made them, on the other thread, and its weight gradients while
+        the backward pass runs (:meth:`~seqprop.layers.Layer.step_followed`: a
+        one-direction LSTM over one sequence). Layers below run as usual.
         """
         if not self._defer_output_error or not hasattr(self.head, "frame_rows"):
             return None
@@ -275,20 +271,21 @@ class Network:
             T, B, D = out.shape
             hf = out.reshape(T * B, D)
             rows.append(self.head.frame_rows(self._out_p, hf, targets, reduction, need_dh=True))
-            return rows[0]
+            head = rows[0]
+            return head, head.dh, lambda: head.param_grads(0, T * B, self._out_g)
 
-        out, cache = top.forward_followed(self._layer_p[-1], h, lengths, follow)
-        caches.append(cache)
-        head_rows = rows[0]
-        T, B, D = out.shape
-
-        def finish():
-            head_rows.param_grads(0, T * B, self._out_g)
-
-        dh = OutputError(
-            head_rows.dlogits, self._out_p["W"], out.shape, finish, dh=head_rows.dh.reshape(T, B, D)
-        )
-        return head_rows.result(), dh, caches
+        top_index = len(self.hidden) - 1
+        dx = top.step_followed(
+            self._layer_p[-1], self._layer_g[-1], h, lengths, follow,
+            need_input_grad=top_index > self._lowest,
+        )  # fmt: skip
+        result = rows[0].result()
+        for i in range(top_index - 1, -1, -1):
+            layer = self.hidden[i][1]
+            dx = layer.backward(
+                self._layer_p[i], self._layer_g[i], caches[i], dx, need_input_grad=i > self._lowest
+            )
+        return result
 
     def _framewise_step(self, x, targets, reduction) -> StepResult:
         """:meth:`step` of an MLP (a time window, dense layers, the softmax head):

@@ -30,7 +30,8 @@ def hidden(spec, params, x, lengths):
             z = h @ params[f"{pre}.W"].T + params[f"{pre}.b"]
             h = np.tanh(z) if spec["activation"] == "tanh" else ref.logistic(z)
             continue
-        dirs = [("fwd", False), ("bwd", True)] if kind in ("blstm", "brnn") else [(None, False)]
+        one = [(None, bool(spec.get("reverse", False)))]
+        dirs = [("fwd", False), ("bwd", True)] if kind in ("blstm", "brnn") else one
         outs = []
         for d, rev in dirs:
             name = f"{pre}.{d}" if d else pre

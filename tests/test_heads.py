@@ -136,6 +136,26 @@ def test_gradient_matches_reference_finite_differences(head_case, kind_case):
         )
 
 
+@pytest.mark.parametrize("head_case", ["logistic", "squared_error", "squared_error-logistic"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_one_long_sequence_gradient_matches_reference(head_case, reverse):
+    """A one-direction LSTM over one sequence of several chunks: its backward pass
+    pipelined over the two threads (layers.LSTM._pipelined_task), the head's dE/dh
+    handed down whole (only the softmax head follows the forward pass)."""
+    from seqprop.layers import PIPELINE_CHUNK
+
+    net = build(head_case, "lstm", reverse=reverse)
+    T = 2 * PIPELINE_CHUNK + 5
+    x, y, lengths = batch(net.spec["head"], T=T, lengths=(T - 2,))
+    _, grads = net.loss_and_grad(x, y, lengths)
+    numeric = ref.numeric_gradient(net.spec, params64(net), x, y, lengths)
+    for name in grads:
+        scale = np.abs(numeric[name]).max()  # differences over ~70 frames: looser atol
+        np.testing.assert_allclose(
+            grads[name], numeric[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name
+        )
+
+
 TWO_LAYERS = sorted(
     {(h, "blstm") for h in HEADS}
     | {(h, k) for h in HEADS if h.startswith("sequence") for k in KINDS}

@@ -169,18 +169,24 @@ def test_pipelined_mean_reduction_matches_reference():
 
 
 @pytest.mark.parametrize(
-    "where, target",
+    "where, target, head",
     [
-        ("backward recurrence", "seqprop.layers.lstm_backward_publish"),
-        ("forward recurrence", "seqprop.layers.lstm_layer_forward"),
-        ("head block", "seqprop.heads.softmax.FrameRows.__call__"),
+        ("recurrences", "seqprop.layers.lstm_layer_step", "softmax"),
+        ("head block", "seqprop.heads.softmax.FrameRows.__call__", "softmax"),
+        ("head gradients", "seqprop.heads.softmax.FrameRows.param_grads", "softmax"),
+        ("backward recurrence", "seqprop.layers.lstm_backward_publish", "squared_error"),
+        ("chunk gradients", "seqprop.layers.lstm_chunk_gradients", "squared_error"),
     ],
 )
-def test_pipelined_failure_does_not_leave_a_thread_waiting(monkeypatch, where, target):
-    """If either thread's half of a pipelined pass fails, the other stops waiting for it
-    and the error reaches the caller; the next step runs normally."""
-    net = build("lstm")
+def test_pipelined_failure_does_not_leave_a_thread_waiting(monkeypatch, where, target, head):
+    """If either thread's half of a pipelined step fails, the other stops waiting for it
+    and the error reaches the caller; the next step runs normally (the softmax head
+    follows the forward pass inside the layer's step; another head's error is handed to
+    a pipelined backward pass)."""
+    net = build("lstm", head=head)
     x, y, lengths = batch(T=3 * PIPELINE_CHUNK, lengths=(3 * PIPELINE_CHUNK,))
+    if head == "squared_error":
+        y = np.random.default_rng(7).normal(size=(*y.shape, K))
     expected = net.loss_and_grad(x, y, lengths)[0]
 
     def broken(*args):

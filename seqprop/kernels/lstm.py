@@ -223,12 +223,14 @@ def lstm_backward_chunks(
     """:func:`lstm_backward`, announcing its progress to another thread.
 
     Unless ``flags`` is empty, ``flags[0]`` is set (release store:
-    :func:`~seqprop.kernels.sync.publish`) to the number of chunks of
-    ``chunk`` steps finished each time the pass finishes one: steps
-    ``j*chunk .. (j+1)*chunk-1`` of the lockstep schedule form chunk ``j``,
-    and the pass finishes them from the last chunk down to chunk 0. A
-    consumer (:func:`lstm_chunk_gradients`) may read the chunk's ``delta``
-    rows once it is announced; nothing writes them again.
+    :func:`~seqprop.kernels.sync.publish`) to the number of chunks finished
+    each time the pass finishes one. The pass runs from the last step of the
+    lockstep schedule (K steps) to the first, and its n-th chunk (n = 1, 2,
+    ...) is the ``chunk`` steps ``K - n*chunk .. K - (n-1)*chunk - 1`` (the
+    last chunk, down to step 0, the remainder: short, so that little is left
+    for the consumer once the pass ends). A consumer
+    (:func:`lstm_chunk_gradients`) may read a chunk's ``delta`` rows once it
+    is announced; nothing writes them again.
     """
     _, B, G = delta.shape
     H = G // 4
@@ -280,8 +282,9 @@ def lstm_backward_chunks(
                 g_peep[2, j] += delta[t, b, H3 + j] * cell[t, b, j]
             for m in range(G):
                 d_next[i, m] = delta[t, b, m]
-        if flags.shape[0] > 0 and k % chunk == 0:
-            publish(flags, 0, (active.shape[0] + chunk - 1) // chunk - k // chunk)
+        done = active.shape[0] - k  # steps finished, from the last one down
+        if flags.shape[0] > 0 and (done % chunk == 0 or k == 0):
+            publish(flags, 0, (done + chunk - 1) // chunk)
     zero_past_lengths(delta, lengths, order)
 
 
@@ -558,11 +561,10 @@ def lstm_chunk_gradients(
         dx2[...] = 0.0
     n_chunks = (length + chunk - 1) // chunk
     for n in range(1, n_chunks + 1):
-        j = n_chunks - n
         if not wait_or_abort(flags, 0, n, abort_idx):
             return
-        k0 = j * chunk
-        k1 = min(k0 + chunk, length)
+        k0 = max(length - n * chunk, 0)  # the n-th chunk from the last step
+        k1 = length - (n - 1) * chunk
         if reverse:
             t0, t1 = length - k1, length - k0
         else:
@@ -594,3 +596,34 @@ def _add_into(a, b):
     bf = b.reshape(b.size)
     for i in range(af.shape[0]):
         af[i] += bf[i]
+
+
+@jit
+def lstm_layer_step(
+    x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code,
+    act, cell, hcell, out, flags_fwd, chunk, launch_flags, launch_idx, launch_value,
+    d_out, truncated, delta, g_peep, flags_bwd,
+):  # fmt: skip
+    """Forward and backward pass of one sequence in one call, the head between them on
+    the other thread (:meth:`seqprop.layers.LSTM.step_followed`).
+
+    :func:`lstm_layer_forward` announcing its progress in ``flags_fwd[0]``; then a
+    wait for ``flags_fwd[4]`` (the other thread has made ``d_out`` from the
+    output); then :func:`lstm_backward_chunks` announcing in ``flags_bwd[0]``,
+    ``g_peep`` zeroed first. Returns False, the backward pass not run, if
+    ``flags_fwd[8]`` (abort) is set while it waits.
+    """
+    no_cat = np.zeros((0, 0, 0), dtype=out.dtype)
+    lstm_layer_forward(
+        x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code,
+        act, cell, hcell, out, no_cat, 0, flags_fwd, chunk, launch_flags, launch_idx,
+        launch_value,
+    )  # fmt: skip
+    if not wait_or_abort(flags_fwd, 4, 1, 8):
+        return False
+    g_peep[...] = 0.0
+    lstm_backward_chunks(
+        d_out, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, truncated,
+        act, cell, hcell, delta, g_peep, flags_bwd, chunk,
+    )  # fmt: skip
+    return True
