@@ -124,6 +124,8 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
     H = PAPER_SIZES[kind]
     batches = [make_online_data(dtype)] if mode == "online" else make_batches(dtype)
     opts = {"squash": squash} if kind in ("blstm", "lstm") else {}
+    if kind == "mlp":
+        opts = {"window": 10}  # the paper's MLP, as benchmarks/bench_speed.py times it
     net = make_network(kind, 26, H, 61, dtype=dtype, random_state=0, **opts)
     _parallel.set_num_threads(1)
     try:
@@ -133,13 +135,13 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
         # replayed recurrent products per batch (both directions, forward and backward)
         is_lstm = kind in ("blstm", "lstm")
         G = 4 * H if is_lstm else H
-        ndir = 2 if kind in ("blstm", "brnn") else 1
+        ndir = {"blstm": 2, "brnn": 2, "mlp": 0}.get(kind, 1)  # the MLP has no recurrence
         probe = np.zeros(1, dtype=dtype)
         schedules = []
         for _, _, lengths in batches:
             order = np.argsort(-lengths, kind="stable")
             schedules.append(lockstep_schedule(lengths, order))
-        for act in schedules:
+        for act in schedules if ndir else []:
             _replay_products(act, H, G, probe, False, is_lstm)
             _replay_products(act, H, G, probe, True, is_lstm)
         # layers.Bidirectional runs each LSTM direction in one call; a one-direction LSTM

@@ -177,8 +177,10 @@ def run_concurrently(f1, f2):
         worker.lock.release()
 
 
-SPIN_LOOKS = 4_000_000
-"""How long a thread spins on a flag before it sleeps (about a millisecond here)."""
+SPIN_LOOKS = 100_000
+"""How long a thread spins on a flag before it sleeps: about a millisecond here, each
+look followed by the CPU's spin-wait hint (``pause``, about 10 ns on the machine of
+issue 14; :mod:`seqprop.kernels.sync`)."""
 _TASK, _DONE, _ASLEEP = 0, 16, 24  # flag indices, on separate cache lines
 
 
