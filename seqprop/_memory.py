@@ -25,15 +25,23 @@ import numpy as np
 HUGE_PAGE = 2 << 20
 """Bytes in one transparent huge page (x86-64 and most arm64 Linux kernels)."""
 
+HUGE_PAGE_MIN_BYTES = 128 << 10
+"""Smaller arrays get ordinary memory: a huge page costs 2 MiB of memory once touched,
+and an array this small is not the one that crowds the cache (the paper's BLSTM's
+``W_hh^T`` is 138 KB in float32)."""
+
 
 def huge_page_empty(n: int, dtype) -> np.ndarray:
-    """An uninitialised (in fact zeroed) 1-D array of ``n`` items, 2 MiB aligned.
+    """An uninitialised 1-D array of ``n`` items; from :data:`HUGE_PAGE_MIN_BYTES` on,
+    2 MiB aligned in memory advised for transparent huge pages (zeroed then).
 
-    The memory is an anonymous mapping of whole huge pages advised for
-    transparent huge pages; it is released when the array and its views are.
+    The memory is an anonymous mapping of whole huge pages; it is released when
+    the array and its views are.
     """
     dtype = np.dtype(dtype)
     nbytes = max(int(n) * dtype.itemsize, 1)
+    if nbytes < HUGE_PAGE_MIN_BYTES:
+        return np.empty(n, dtype=dtype)
     size = -(-nbytes // HUGE_PAGE) * HUGE_PAGE
     try:
         # one huge page more than needed, so that an aligned start lies inside
