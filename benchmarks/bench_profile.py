@@ -62,6 +62,8 @@ def _replay_products(active, H, G, dtype_probe, backward, lstm=True):
             np.dot(w, z[0], hb[0])
         elif backward:
             np.dot(z[:n], wt, hb[:n])
+        elif k > 0 and n == 1 and hb.itemsize == 8:  # one float64 sequence: W_hh's rows
+            np.dot(wt, hb[0], z[0])
         elif k > 0:
             np.dot(hb[:n], w, z[:n])
     return z[0, 0] + hb[0, 0]

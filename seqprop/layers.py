@@ -616,7 +616,7 @@ class LSTM(Layer):
             frame_matmul(x2, w_ih_t, xp2, split=True)
             _run_recurrence(
                 lambda order: lstm_forward(
-                    xp, bias, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
+                    xp, bias, w_hh, w_hh_t, peep, lengths, order, rev, code, act, cell, hcell, out
                 ),
                 lengths,
                 True,
@@ -843,9 +843,9 @@ class RNN(Layer):
         out = ws.array("out", (T, B, H), x.dtype)
         w_hh_t = ws.array("w_hh_t", (H, H), x.dtype, huge=True)
         np.copyto(w_hh_t, p["W_hh"].T)
-        bias, rev, code = p["b"], self.reverse, self._activation_code
+        bias, rev, code, w_hh = p["b"], self.reverse, self._activation_code, p["W_hh"]
         _run_recurrence(
-            lambda order: rnn_forward(xp, bias, w_hh_t, lengths, order, rev, code, out),
+            lambda order: rnn_forward(xp, bias, w_hh, w_hh_t, lengths, order, rev, code, out),
             lengths,
             self.split_batch,
         )

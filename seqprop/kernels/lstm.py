@@ -10,6 +10,8 @@ Shapes (``T`` frames, ``B`` sequences, ``H`` blocks, ``G = 4H``):
 - ``bias``    (G,)      ``b``, added to ``xp`` as each frame is read (one pass over
   memory fewer than adding it to ``xp`` first; the same arithmetic)
 - ``w_hh_t``  (H, G)    transpose of ``W_hh`` (C-contiguous), forward pass
+  (:func:`~seqprop.kernels.lockstep.recurrent_product`: one float64 sequence
+  uses ``w_hh`` there instead)
 - ``w_hh``    (G, H)    ``W_hh`` (C-contiguous), backward pass (with ``w_hh_t``: one
   sequence's ``W_hh^T delta(t+1)`` is a matrix-vector product with ``w_hh_t``,
   faster than a one-row matrix product with ``w_hh``)
@@ -45,7 +47,12 @@ import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import expm1_work, squash_scale
-from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
+from seqprop.kernels.lockstep import (
+    lockstep_schedule,
+    recurrent_product,
+    step_frame,
+    zero_past_lengths,
+)
 from seqprop.kernels.sync import publish, wait_or_abort
 
 
@@ -65,13 +72,13 @@ def typed_constants(like, inner, outer):
 
 @jit
 def lstm_forward(
-    xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
+    xp, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out
 ):
     """Forward recurrence; fills ``act``, ``cell``, ``hcell`` and ``out``."""
     no_flags = np.zeros(0, dtype=np.int64)
     lstm_forward_chunks(
-        xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out,
-        no_flags, 1,
+        xp, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell,
+        out, no_flags, 1,
     )  # fmt: skip
 
 
@@ -79,6 +86,7 @@ def lstm_forward(
 def lstm_forward_chunks(
     xp,
     bias,
+    w_hh,
     w_hh_t,
     peep,
     lengths,
@@ -118,7 +126,7 @@ def lstm_forward_chunks(
     for k in range(active.shape[0]):
         n_act = active[k]
         if k > 0:
-            np.dot(hbuf[:n_act], w_hh_t, zbuf[:n_act])
+            recurrent_product(hbuf, w_hh, w_hh_t, zbuf, n_act)
         for i in range(n_act):
             b = order[i]
             t = step_frame(lengths[b], k, reverse)
@@ -337,8 +345,8 @@ def lstm_layer_forward(
     np.dot(x2, w_ih_t, xp2)
     xp = xp2.reshape((T, B, xp2.shape[1]))
     lstm_forward_chunks(
-        xp, bias, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell, out,
-        flags, chunk,
+        xp, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, act, cell, hcell,
+        out, flags, chunk,
     )  # fmt: skip
     if cat.shape[0] > 0:
         for t in range(T):

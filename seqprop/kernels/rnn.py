@@ -20,12 +20,17 @@ import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import expm1_work
-from seqprop.kernels.lockstep import lockstep_schedule, step_frame, zero_past_lengths
+from seqprop.kernels.lockstep import (
+    lockstep_schedule,
+    recurrent_product,
+    step_frame,
+    zero_past_lengths,
+)
 from seqprop.kernels.lstm import typed_constants
 
 
 @jit
-def rnn_forward(xp, bias, w_hh_t, lengths, order, reverse, activation, out):
+def rnn_forward(xp, bias, w_hh, w_hh_t, lengths, order, reverse, activation, out):
     """Forward recurrence ``h(t) = f(xp(t) + b + W_hh h(t-1))``; fills ``out``.
 
     Parameters
@@ -35,9 +40,10 @@ def rnn_forward(xp, bias, w_hh_t, lengths, order, reverse, activation, out):
     bias : (H,) float
         ``b``, added to ``xp`` as each frame is read (the same arithmetic as
         adding it first, one pass over memory fewer).
-    w_hh_t : (H, H) float, C-contiguous
-        ``W_hh`` transposed, so that ``h(t-1) @ w_hh_t = W_hh h(t-1)`` for all
-        active sequences at once.
+    w_hh, w_hh_t : (H, H) float, C-contiguous
+        ``W_hh`` and its transpose, so that ``h(t-1) @ w_hh_t = W_hh h(t-1)`` for
+        all active sequences at once (one float64 sequence: ``W_hh``'s rows,
+        :func:`~seqprop.kernels.lockstep.recurrent_product`).
     lengths : (B,) int64
         Frames per sequence; sequence ``b`` occupies frames ``0 .. lengths[b]-1``.
     order : (S,) int64
@@ -66,7 +72,7 @@ def rnn_forward(xp, bias, w_hh_t, lengths, order, reverse, activation, out):
     for k in range(active.shape[0]):
         n_act = active[k]
         if k > 0:
-            np.dot(hbuf[:n_act], w_hh_t, zbuf[:n_act])
+            recurrent_product(hbuf, w_hh, w_hh_t, zbuf, n_act)
         for i in range(n_act):
             b = order[i]
             t = step_frame(lengths[b], k, reverse)
