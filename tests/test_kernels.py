@@ -158,3 +158,20 @@ def test_softmax_of_a_nan_row_stays_inside_the_row():
     assert np.isnan(total) and n == 3 and 0 <= correct <= 3
     e = np.e
     np.testing.assert_allclose(probs[2], [1 / (1 + 2 * e), e / (1 + 2 * e), e / (1 + 2 * e)])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_act", [1, 3])
+def test_recurrent_product_either_way_equals_the_matrix_product(dtype, n_act):
+    """One float64 sequence takes W_hh's rows, everything else W_hh^T: both W_hh h(t-1)."""
+    from seqprop.kernels.lockstep import recurrent_product
+
+    rng = np.random.default_rng(3)
+    w_hh = rng.normal(size=(12, 5)).astype(dtype)
+    hbuf = rng.normal(size=(4, 5)).astype(dtype)
+    zbuf = np.full((4, 12), 7.0, dtype=dtype)
+    recurrent_product(hbuf, w_hh, np.ascontiguousarray(w_hh.T), zbuf, n_act)
+    expected = hbuf[:n_act].astype(np.float64) @ w_hh.T.astype(np.float64)
+    rtol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(zbuf[:n_act], expected, rtol=rtol, atol=rtol)
+    assert (zbuf[n_act:] == 7.0).all()  # rows of inactive sequences untouched

@@ -98,12 +98,13 @@ def test_gradient_matches_reference_finite_differences(kind, kw, gradient):
         )
 
 
-@pytest.mark.parametrize("kind", ["blstm", "lstm"])
+@pytest.mark.parametrize("kind", ["blstm", "lstm", "brnn", "rnn"])
 @pytest.mark.parametrize("gradient", ["full", "truncated"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_one_sequence_gradient_matches_reference(kind, gradient, dtype):
     """Online training (one sequence): the recurrent products are matrix-vector products
-    and the peephole gradients are summed inside the backward kernel."""
+    (float64 forward: with W_hh's rows) and the peephole gradients are summed inside the
+    backward kernel."""
     net = build(kind, gradient=gradient, dtype=dtype)
     x, y, lengths = batch(T=9, lengths=(9,))
     _, grads = net.loss_and_grad(x, y, lengths)
