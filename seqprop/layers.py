@@ -728,8 +728,6 @@ class LSTM(Layer):
         flags[...] = 0
         dx = ws.array("dx", (T, B, I), dt) if need_input_grad else None
         dx2 = dx.reshape(T, I) if need_input_grad else np.empty((0, I), dt)
-        tmp_ih = ws.array("tmp_ih", (G, I), dt)
-        tmp_hh = ws.array("tmp_hh", (G, H), dt)
         length, chunk, rev = int(lengths[0]), PIPELINE_CHUNK, self.reverse
         x2, out2, D = x.reshape(T, I), out.reshape(T, H), delta.reshape(T, G)
         truncated = self.gradient == "truncated"
@@ -739,7 +737,7 @@ class LSTM(Layer):
                 finish()
             lstm_chunk_gradients(
                 flags, _ABORT, chunk, length, rev, D, x2, out2, g["W_ih"], g["W_hh"], g["b"],
-                tmp_ih, tmp_hh, p["W_ih"], dx2,
+                p["W_ih"], dx2,
             )  # fmt: skip
 
         return (d_out, truncated, delta, g["w_peep"]), gradients, dx, flags

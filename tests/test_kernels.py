@@ -175,3 +175,21 @@ def test_recurrent_product_either_way_equals_the_matrix_product(dtype, n_act):
     rtol = 1e-13 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(zbuf[:n_act], expected, rtol=rtol, atol=rtol)
     assert (zbuf[n_act:] == 7.0).all()  # rows of inactive sequences untouched
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("N", [0, 1, 37, 300])
+def test_gemm_tn_accumulates_into_its_output(dtype, N):
+    """kernels.blas.gemm_tn: c = d^T x + beta c through scipy's BLAS, on row slices too."""
+    from seqprop.kernels.blas import gemm_tn
+
+    rng = np.random.default_rng(N)
+    d = rng.normal(size=(N + 5, 61)).astype(dtype)[2 : N + 2]  # a slice of rows
+    x = rng.normal(size=(N + 5, 19)).astype(dtype)[3 : N + 3]
+    c0 = rng.normal(size=(61, 19)).astype(dtype)
+    rtol = 1e-12 if dtype == np.float64 else 1e-4
+    for beta in (0.0, 1.0):
+        c = c0.copy()
+        gemm_tn(d, x, c, dtype(beta))
+        expected = d.astype(np.float64).T @ x.astype(np.float64) + beta * c0
+        np.testing.assert_allclose(c, expected, rtol=rtol, atol=rtol * max(N, 1))

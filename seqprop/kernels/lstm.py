@@ -47,6 +47,7 @@ import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import expm1_work, squash_scale
+from seqprop.kernels.blas import gemm_tn
 from seqprop.kernels.lockstep import (
     lockstep_schedule,
     recurrent_product,
@@ -544,8 +545,7 @@ def lstm_backward_publish(
 
 @jit
 def lstm_chunk_gradients(
-    flags, abort_idx, chunk, length, reverse, D, x2, out2, g_w_ih, g_w_hh, g_b, tmp_ih, tmp_hh,
-    w_ih, dx2,
+    flags, abort_idx, chunk, length, reverse, D, x2, out2, g_w_ih, g_w_hh, g_b, w_ih, dx2,
 ):  # fmt: skip
     """The weight gradients of one sequence's backward pass, a chunk at a time.
 
@@ -554,7 +554,8 @@ def lstm_chunk_gradients(
     (T, H) the output): as each chunk of steps is announced in ``flags[0]``
     it adds that chunk's frames to ``g_w_ih`` (``D^T x``), ``g_b``
     (``1^T D``) and ``g_w_hh`` (delta(t) b(t_prev)^T, none for the first
-    step), each product formed in ``tmp_ih``/``tmp_hh`` first, and writes
+    step), each product added by BLAS into the sum
+    (:func:`~seqprop.kernels.blas.gemm_tn`), and writes
     the chunk's rows of ``dx2 = D W_ih`` unless ``dx2`` has no rows (zero
     past ``length``). Chunks are taken in the order the pass finishes them,
     so the sums are the same on one thread or two. Returns early, the
@@ -562,6 +563,7 @@ def lstm_chunk_gradients(
     producer failed).
     """
     G = D.shape[1]
+    one = typed_constants(D, 0.0, 0.0)[1]  # 1 in the gradients' dtype
     g_w_ih[...] = 0.0
     g_w_hh[...] = 0.0
     g_b[...] = 0.0
@@ -577,33 +579,20 @@ def lstm_chunk_gradients(
             t0, t1 = length - k1, length - k0
         else:
             t0, t1 = k0, k1
-        np.dot(D[t0:t1].T, x2[t0:t1], tmp_ih)
-        _add_into(g_w_ih, tmp_ih)
+        gemm_tn(D[t0:t1], x2[t0:t1], g_w_ih, one)
         for r in range(t0, t1):
             for m in range(G):
                 g_b[m] += D[r, m]
         if reverse:  # pairs delta(t), b(t+1) for t < length - 1
             tb = min(t1, length - 1)
             if t0 < tb:
-                np.dot(D[t0:tb].T, out2[t0 + 1 : tb + 1], tmp_hh)
-                _add_into(g_w_hh, tmp_hh)
+                gemm_tn(D[t0:tb], out2[t0 + 1 : tb + 1], g_w_hh, one)
         else:  # pairs delta(t), b(t-1) for t > 0
             ta = max(t0, 1)
             if ta < t1:
-                np.dot(D[ta:t1].T, out2[ta - 1 : t1 - 1], tmp_hh)
-                _add_into(g_w_hh, tmp_hh)
+                gemm_tn(D[ta:t1], out2[ta - 1 : t1 - 1], g_w_hh, one)
         if dx2.shape[0] > 0:
             np.dot(D[t0:t1], w_ih, dx2[t0:t1])
-
-
-@jit
-def _add_into(a, b):
-    """``a += b`` for two C-contiguous arrays of one shape, as one flat loop (numba's
-    array expression for ``+=`` ran several times slower here)."""
-    af = a.reshape(a.size)
-    bf = b.reshape(b.size)
-    for i in range(af.shape[0]):
-        af[i] += bf[i]
 
 
 @jit
