@@ -14,7 +14,11 @@ refactoring may change, while wall time mostly measures the neighbours.
 Usage::
 
     python benchmarks/bench_ab.py --a /path/to/old/checkout --b . [--rounds 4]
-        [--nets blstm,lstm,brnn,rnn,mlp] [--seconds 0.5] [--json out.json]
+        [--nets blstm,lstm,brnn,rnn,mlp] [--dtypes float64,float32]
+        [--modes online,batch16] [--threads 1|2] [--seconds 0.5] [--json out.json]
+
+``--threads 2`` compares the wall time of the default two-thread step instead
+(a quiet machine is needed: another process on a core disturbs it).
 
 Prints, per configuration, the median CPU microseconds per frame of A and B
 and the ratio B/A (below 1: B is faster), with the spread over rounds.
@@ -35,7 +39,7 @@ DTYPES = ("float64", "float32")
 MODES = ("online", "batch16")
 
 
-def _child(nets: list[str], seconds: float) -> None:
+def _child(nets: list[str], seconds: float, threads: int = 1, dtypes=DTYPES, modes=MODES) -> None:
     """Measure every configuration once; print one JSON object."""
     import numpy as np
     from threadpoolctl import threadpool_limits
@@ -44,12 +48,12 @@ def _child(nets: list[str], seconds: float) -> None:
     from seqprop import bench
     from seqprop.network import make_network
 
-    seqprop.set_num_threads(1)
+    seqprop.set_num_threads(threads)
     out = {}
     with threadpool_limits(limits=1):
         for kind in nets:
-            for dtype in DTYPES:
-                for mode in MODES:
+            for dtype in dtypes:
+                for mode in modes:
                     window = bench.MLP_WINDOW if kind == "mlp" else 0
                     net = make_network(
                         kind,
@@ -82,10 +86,11 @@ def _child(nets: list[str], seconds: float) -> None:
     print(json.dumps(out))
 
 
-def _run(tree: Path, nets: list[str], seconds: float) -> dict:
+def _run(tree: Path, nets: list[str], seconds: float, extra: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree))
+    child = ["--child", "--nets", ",".join(nets), "--seconds", str(seconds), *extra]
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", "--nets", ",".join(nets), "--seconds", str(seconds)],
+        [sys.executable, __file__, *child],
         env=env,
         capture_output=True,
         text=True,
@@ -102,12 +107,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--nets", default="blstm,lstm,brnn,rnn,mlp")
     p.add_argument("--seconds", type=float, default=0.5)
+    p.add_argument("--dtypes", default=",".join(DTYPES))
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument(
+        "--threads",
+        type=int,
+        choices=(1, 2),
+        default=1,
+        help="1 (default): CPU time per frame on one thread; 2: wall time per frame with "
+        "seqprop's two threads (needs a quiet machine)",
+    )
     p.add_argument("--json", type=Path)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     nets = args.nets.split(",")
+    dtypes, modes = args.dtypes.split(","), args.modes.split(",")
     if args.child:
-        _child(nets, args.seconds)
+        _child(nets, args.seconds, args.threads, dtypes, modes)
         return
     if args.a is None:
         p.error("--a is required")
@@ -115,13 +131,16 @@ def main() -> None:
     runs: dict[str, list[dict]] = {"A": [], "B": []}
     for r in range(args.rounds):
         for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
-            runs[name].append(_run(trees[name], nets, args.seconds))
+            extra = ["--threads", str(args.threads), "--dtypes", args.dtypes, "--modes", args.modes]
+            runs[name].append(_run(trees[name], nets, args.seconds, extra))
     rows = []
-    print(f"A = {trees['A']}\nB = {trees['B']}\nCPU us/frame, one thread, median of {args.rounds}")
+    metric = "cpu_us_per_frame" if args.threads == 1 else "wall_us_per_frame"
+    what = "CPU us/frame, one thread" if args.threads == 1 else "wall us/frame, two threads"
+    print(f"A = {trees['A']}\nB = {trees['B']}\n{what}, median of {args.rounds}")
     print(f"{'net dtype mode':<24} {'A':>8} {'B':>8} {'B/A':>6}  (B/A per round: min-max)")
     for key in runs["A"][0]:
-        a = [r[key]["cpu_us_per_frame"] for r in runs["A"]]
-        b = [r[key]["cpu_us_per_frame"] for r in runs["B"]]
+        a = [r[key][metric] for r in runs["A"]]
+        b = [r[key][metric] for r in runs["B"]]
         per_round = [y / x for x, y in zip(a, b, strict=True)]
         ratio = statistics.median(b) / statistics.median(a)
         rows.append({"config": key, "a": a, "b": b, "ratio": ratio})
