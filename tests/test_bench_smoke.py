@@ -106,3 +106,28 @@ def test_bad_arguments_are_rejected(bench):
         bench.run_benchmark(nets=("gru",), use_torch=False, memory=False, cold_start=False)
     with pytest.raises(ValueError, match="dtypes"):
         bench.run_benchmark(dtypes=("float16",), use_torch=False, memory=False, cold_start=False)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bench_ab_compares_two_checkouts(tmp_path, threads):
+    """benchmarks/bench_ab.py on this checkout against itself: one row per configuration
+    asked, a positive ratio, the metric of the thread count asked."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "ab.json"
+    args = ["--a", str(root), "--b", str(root), "--rounds", "1", "--nets", "mlp"]
+    args += ["--dtypes", "float32", "--modes", "online", "--seconds", "0.01"]
+    args += ["--threads", str(threads), "--json", str(out)]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "bench_ab.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert ("two threads" in proc.stdout) == (threads == 2)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["config"] for r in rows] == ["mlp float32 online"]
+    assert _positive(rows[0]["ratio"])
