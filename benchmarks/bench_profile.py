@@ -41,7 +41,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from seqprop import _parallel, layers, make_network
+from seqprop import _parallel, layers, make_network, products
 from seqprop.bench import PAPER_SIZES, make_batches, make_online_data
 from seqprop.heads import softmax as softmax_head
 from seqprop.kernels._jit import jit
@@ -165,7 +165,7 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             # a bidirectional LSTM's directions: one compiled call each, products inside
             for name in ("lstm_layer_forward", "lstm_layer_backward", "lstm_backward_publish"):
                 timers.wrap(layers, name, "fused")
-            timers.wrap(layers, "_matmul", "frame-wide products")
+            timers.wrap(products, "_matmul", "frame-wide products")
             timers.wrap(layers, "lstm_chunk_gradients", "frame-wide products")
             timers.wrap(softmax_head, "softmax_head_rows", "softmax")
             f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

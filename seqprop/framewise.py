@@ -6,7 +6,7 @@ every frame alike and independently of the others: the window only reads the
 input. So one pass over a block of frames does all of a frame's work: its
 window, each layer's output, the softmax, cross-entropy and dE/dlogits, the
 errors back down the layers, and the block's contribution to every weight
-gradient. Large steps (:func:`seqprop.layers.work_worthwhile`, decided from
+gradient. Large steps (:func:`seqprop.products.work_worthwhile`, decided from
 shapes alone) are split into two blocks, run on two threads when seqprop may
 use two and one after the other otherwise: one hand-off per step, each
 thread reading mostly what it wrote itself. The weight gradient is then the
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqprop.layers import _row_blocks, run_row_blocks, work_worthwhile
+from seqprop.products import row_blocks, run_row_blocks, work_worthwhile
 
 __all__ = ["FramewiseStep"]
 
@@ -85,7 +85,7 @@ class FramewiseStep:
         macs = sum(layer.input_size * layer.output_size for layer in self.dense)
         macs = N * (macs + top.shape[1] * self.head.num_classes)
         split = work_worthwhile(N, 3 * macs)  # forward, errors, weight gradients
-        self.second = self._second_grads(dtype) if len(_row_blocks(N, split)) == 2 else None
+        self.second = self._second_grads(dtype) if len(row_blocks(N, split)) == 2 else None
         run_row_blocks(self._rows, N, split)
         if self.second is not None:
             for g, part in zip([self.out_g, *self.grads], self.second, strict=True):

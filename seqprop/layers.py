@@ -17,14 +17,9 @@ checks and masks them before the first layer.
 
 from __future__ import annotations
 
-import math
-import sys
-import threading
-
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from seqprop._memory import huge_page_empty
 from seqprop._parallel import NO_LAUNCH, blas_single_thread, run_concurrently, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
 from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
@@ -41,6 +36,14 @@ from seqprop.kernels.lstm import (
 from seqprop.kernels.rnn import rnn_backward, rnn_forward
 from seqprop.kernels.sync import publish, wait_or_abort
 from seqprop.options import ACTIVATIONS
+from seqprop.products import (
+    frame_grad_matmul,
+    frame_matmul,
+    run_row_blocks,
+    split_worthwhile,
+    work_worthwhile,
+)
+from seqprop.workspace import HasWorkspace
 
 """Hidden unit functions of the RNN and Dense layers: ("tanh", "logistic")."""
 
@@ -103,121 +106,6 @@ def _prev_pairs(a: np.ndarray, b: np.ndarray, reverse: bool):
     else:
         a_, b_ = a[1:], b[:-1]
     return a_.reshape(-1, a.shape[-1]), b_.reshape(-1, b.shape[-1])
-
-
-SPLIT_MIN_FRAMES = 2048
-"""Frame-wide products over this many frames are split in two (see :func:`frame_matmul`)."""
-SPLIT_MIN_MACS = 32_000_000
-"""... and so are products of at least this many multiply-adds (the MLP's, online).
-
-Smaller products are not worth the hand-off: splitting the output layer's and a
-one-direction layer's products of one 300-frame sequence (3-25 M multiply-adds)
-was measured slower or no faster than one thread doing them (issue 14)."""
-
-
-def split_worthwhile(rows, inner, cols, frames=None) -> bool:
-    """Whether a (rows, inner) @ (inner, cols) product over ``frames`` frames is split.
-
-    Decided from shapes alone, never from the thread count, so that results do
-    not depend on it.
-    """
-    return work_worthwhile(rows if frames is None else frames, rows * inner * cols)
-
-
-def work_worthwhile(frames, macs) -> bool:
-    """Whether work over ``frames`` frames costing ``macs`` multiply-adds is split in two
-    (the thresholds of :func:`split_worthwhile`, from shapes alone)."""
-    return frames >= SPLIT_MIN_FRAMES or macs >= SPLIT_MIN_MACS
-
-
-def frame_matmul(a, b, out=None, *, split=True, frames=None, epilogue=None):
-    """``a @ b`` for a product over all frames, split in two halves when it is large.
-
-    Large: :func:`split_worthwhile`; below that, handing half to another core
-    costs more than it saves. ``frames`` is the number of frames the product
-    covers (default: ``a``'s rows). ``epilogue(lo, hi)``, when given, is called
-    on each block of rows ``out[lo:hi]`` right after its product, on the same
-    thread (an elementwise finish: bias and activation). Returns ``out``
-    (allocated when None).
-    """
-    if out is None:
-        out = np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b))
-    rows, inner, cols = a.shape[0], a.shape[1], b.shape[1]
-    split = split and split_worthwhile(rows, inner, cols, frames)
-    _matmul(a, b, out, split, epilogue)
-    return out
-
-
-def frame_grad_matmul(d, x, out, *, split=True, frames=None):
-    """``out[...] = d^T @ x``: a weight gradient, summed over the rows (frames) of ``d``
-    (N, G) and ``x`` (N, I); ``frames``: the frames it covers (default N).
-
-    When the product is large (:func:`split_worthwhile`, as :func:`frame_matmul`
-    decides) it is two products over the halves of the frames, one per thread,
-    added in a fixed order (the second half's into the first's): faster than
-    halving ``out``'s rows, which gives BLAS strided, short operands (1.35x for
-    the softmax head's 61-row gradient at batch 16). Results do not depend on
-    the thread count.
-    """
-    n = d.shape[0]
-    frames = n if frames is None else frames
-    if not split or n < 2 or not split_worthwhile(out.shape[0], n, out.shape[1], frames):
-        np.matmul(d.T, x, out=out)
-        return out
-    h = n // 2
-    part = np.empty_like(out)
-    with blas_single_thread():  # the same products on one thread or two
-        run_pair(
-            lambda: np.matmul(d[:h].T, x[:h], out=out),
-            lambda: np.matmul(d[h:].T, x[h:], out=part),
-        )
-    out += part
-    return out
-
-
-def _matmul(a, b, out, split, epilogue=None):
-    """``out[...] = a @ b``; with ``split``, as two products over halves of ``a``'s rows.
-
-    The halves run on two threads when seqprop may use two, one after the
-    other otherwise, so the arithmetic is the same whatever the thread count.
-    Callers decide ``split`` from shapes alone (never from the thread count).
-    ``epilogue(lo, hi)`` follows each block's product (see :func:`frame_matmul`).
-    """
-    n = a.shape[0]
-    if not split or n < 2:
-        np.matmul(a, b, out=out)
-        if epilogue is not None:
-            epilogue(0, n)
-        return
-    h = n // 2
-    run_pair(lambda: _block(a, b, out, 0, h, epilogue), lambda: _block(a, b, out, h, n, epilogue))
-
-
-def _block(a, b, out, lo, hi, epilogue):
-    np.matmul(a[lo:hi], b, out=out[lo:hi])
-    if epilogue is not None:
-        epilogue(lo, hi)
-
-
-def _row_blocks(n, split):
-    """Row ranges of a split (two halves, as in :func:`_matmul`) or unsplit elementwise pass."""
-    if not split or n < 2:
-        return ((0, n),)
-    return ((0, n // 2), (n // 2, n))
-
-
-def run_row_blocks(rows, n, split, *, launch=False):
-    """``rows(lo, hi)`` over ``n`` rows: two halves (one hand-off) with ``split``, else once.
-
-    With ``launch`` the first half is called as ``rows(lo, hi, launch)`` (see
-    :func:`seqprop._parallel.run_pair`)."""
-    blocks = _row_blocks(n, split)
-    if len(blocks) == 2 and launch:
-        run_pair(lambda token: rows(*blocks[0], token), lambda: rows(*blocks[1]), launch=True)
-    elif len(blocks) == 2:
-        run_pair(lambda: rows(*blocks[0]), lambda: rows(*blocks[1]))
-    else:
-        rows(*blocks[0])
 
 
 def _recurrent_weight_grads(g, delta, x, out, reverse, split):
@@ -291,67 +179,7 @@ class OutputError:
         return out.reshape(T, B, hi - lo)
 
 
-def _free_buffer_refs() -> int:
-    """``sys.getrefcount`` of a stored buffer nothing else refers to, measured the way
-    :meth:`Workspace.array` looks (a dict entry and a local name), so that the
-    test does not depend on the interpreter's reference-counting details."""
-    store = {"buf": np.empty(1)}
-    buf = store.get("buf")
-    return sys.getrefcount(buf)
-
-
-_FREE_REFS = _free_buffer_refs()
-
-
-class Workspace:
-    """Work arrays a layer reuses from one call to the next, one set per thread.
-
-    A training step of a batch writes tens of megabytes of activations and
-    errors. Allocated afresh each call, every 4 KiB page of them is a page
-    fault on first touch (the kernel zeroes it): about a fifth of a batch-16
-    BLSTM step, and the main source of its step-to-step spread. Arrays handed
-    out here keep their memory; :meth:`array` returns a view of the first
-    ``prod(shape)`` entries of a buffer that grows to the largest size asked.
-
-    A buffer is handed out again only when nothing refers to it any more (no
-    view of it is alive: its reference count says so), so outputs and caches
-    a caller still holds are never overwritten; a training loop that drops
-    each step's arrays before the next gets the same memory back every step.
-    Buffers are per thread (two threads never share one). Not copied or
-    pickled.
-    """
-
-    def __init__(self):
-        self._local = threading.local()
-
-    def array(self, name: str, shape: tuple[int, ...], dtype, *, huge=False) -> np.ndarray:
-        """An uninitialised C-contiguous array of ``shape`` and ``dtype`` named ``name``.
-
-        ``huge``: in memory the system may back with 2 MiB pages
-        (:func:`seqprop._memory.huge_page_empty`), for an array read at every time
-        step (a recurrent weight matrix)."""
-        store = getattr(self._local, "arrays", None)
-        if store is None:
-            store = self._local.arrays = {}
-        n = math.prod(shape)
-        dtype = np.dtype(dtype)
-        buf = store.get(name)
-        if buf is None or buf.dtype != dtype or buf.size < n or sys.getrefcount(buf) > _FREE_REFS:
-            buf = huge_page_empty(n, dtype) if huge else np.empty(n, dtype=dtype)
-            store[name] = buf
-        return buf[:n].reshape(shape)
-
-    def __getstate__(self):
-        return {}
-
-    def __setstate__(self, state):
-        self._local = threading.local()
-
-    def __deepcopy__(self, memo):
-        return Workspace()
-
-
-class Layer:
+class Layer(HasWorkspace):
     """Base class. Subclasses define ``param_shapes``, ``forward`` and ``backward``.
 
     Large outputs and work arrays come from the layer's :class:`Workspace`
@@ -364,13 +192,6 @@ class Layer:
     accepts_output_error = False
     """Whether :meth:`backward` takes an :class:`OutputError` for ``d_out`` (and runs
     its ``finish``): a network's top layer then multiplies out the head's error."""
-
-    @property
-    def work(self) -> Workspace:
-        ws = self.__dict__.get("_work")
-        if ws is None:
-            ws = self.__dict__["_work"] = Workspace()
-        return ws
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         return {}

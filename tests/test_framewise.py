@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import seqprop
-from seqprop import layers
+from seqprop import products
 from seqprop._parallel import set_num_threads
 from seqprop.gradient_check import gradcheck
 from seqprop.kernels.loss import ordered_sum, softmax_xent, softmax_xent_rows
@@ -108,7 +108,7 @@ def layer_by_layer(net, x, y, lengths, reduction="sum"):
 @pytest.fixture
 def split_everything(monkeypatch):
     """Every product split in two, so that the two-block path runs on tiny nets."""
-    monkeypatch.setattr(layers, "SPLIT_MIN_MACS", 1)
+    monkeypatch.setattr(products, "SPLIT_MIN_MACS", 1)
 
 
 MLPS = [
@@ -125,7 +125,7 @@ MLPS = [
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
 def test_framewise_step_agrees_with_layer_by_layer(kw, split, reduction, monkeypatch):
     if split:
-        monkeypatch.setattr(layers, "SPLIT_MIN_MACS", 1)
+        monkeypatch.setattr(products, "SPLIT_MIN_MACS", 1)
     net = mlp(**kw)
     assert net._framewise is not None
     x, y, lengths = data()

@@ -596,7 +596,7 @@ def test_loss_and_grad_counts_correct_frames(kind):
 @pytest.mark.parametrize("kind", ["lstm", "mlp", "blstm"])
 def test_large_batch_split_products_do_not_depend_on_thread_count(kind):
     """From SPLIT_MIN_FRAMES frames, frame-wide products are split in two halves."""
-    from seqprop.layers import SPLIT_MIN_FRAMES
+    from seqprop.products import SPLIT_MIN_FRAMES
 
     net = seqprop.make_network(kind, 5, 6, 7, window=1 if kind == "mlp" else 0, random_state=3)
     rng = np.random.default_rng(4)
@@ -627,7 +627,7 @@ def test_large_batch_split_products_do_not_depend_on_thread_count(kind):
 def test_weight_gradient_split_over_frames(dtype):
     """frame_grad_matmul: d^T x as two halves of the frames added in a fixed order, the
     same on one thread or two, and equal to the unsplit product to rounding."""
-    from seqprop.layers import SPLIT_MIN_FRAMES, frame_grad_matmul
+    from seqprop.products import SPLIT_MIN_FRAMES, frame_grad_matmul
 
     rng = np.random.default_rng(5)
     N = SPLIT_MIN_FRAMES + 7
@@ -655,7 +655,7 @@ def test_weight_gradient_split_over_frames(dtype):
 def test_mlp_split_products_with_activation_do_not_depend_on_thread_count(dtype, activation):
     """One sequence, products of SPLIT_MIN_MACS or more: each half does its product and
     its bias + activation (forward), its dE/dz and dE/dx (backward) on its own thread."""
-    from seqprop.layers import SPLIT_MIN_MACS
+    from seqprop.products import SPLIT_MIN_MACS
 
     T, H, window = 400, 300, 10
     net = seqprop.make_network(
@@ -688,15 +688,15 @@ def test_mlp_split_products_with_activation_do_not_depend_on_thread_count(dtype,
         np.testing.assert_array_equal(grad, results[0][1])
         np.testing.assert_array_equal(proba, results[0][2])
     # split against unsplit: the same arithmetic per row, so agreement to rounding
-    from seqprop import layers
+    from seqprop import products
 
-    saved = layers.SPLIT_MIN_MACS
-    layers.SPLIT_MIN_MACS = 10**15
+    saved = products.SPLIT_MIN_MACS
+    products.SPLIT_MIN_MACS = 10**15
     try:
         loss1, _ = net.loss_and_grad(x, y, lengths)
         grad1 = net.flat_gradient.copy()
     finally:
-        layers.SPLIT_MIN_MACS = saved
+        products.SPLIT_MIN_MACS = saved
     rel = 1e-4 if dtype == "float32" else 1e-12
     assert loss1 == pytest.approx(results[0][0], rel=rel)
     np.testing.assert_allclose(grad1, results[0][1], rtol=0, atol=rel * np.abs(grad1).max())

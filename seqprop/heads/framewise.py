@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from seqprop.layers import frame_grad_matmul, frame_matmul
+from seqprop.products import frame_grad_matmul, frame_matmul
 
 __all__ = ["FrameTargets", "affine", "affine_backward", "logistic", "prepare_float_targets"]
 

@@ -28,14 +28,9 @@ import numpy as np
 from seqprop._parallel import NO_LAUNCH
 from seqprop.heads.base import Head, StepResult, TargetKind, register_head
 from seqprop.kernels.loss import ordered_sum, softmax, softmax_head_rows, xent_counts
-from seqprop.layers import (
-    OutputError,
-    Workspace,
-    frame_grad_matmul,
-    frame_matmul,
-    run_row_blocks,
-    split_worthwhile,
-)
+from seqprop.layers import OutputError
+from seqprop.products import frame_grad_matmul, frame_matmul, run_row_blocks, split_worthwhile
+from seqprop.workspace import HasWorkspace
 
 __all__ = ["FrameRows", "SoftmaxHead", "inverse_frequency_weights"]
 
@@ -47,7 +42,7 @@ of the paper's nets: 300 frames)."""
 
 
 @register_head
-class SoftmaxHead(Head):
+class SoftmaxHead(HasWorkspace, Head):
     """K softmax units per frame with framewise cross-entropy.
 
     Parameters: ``W`` (K, D), ``b`` (K,). Counts: ``frames`` (labelled
@@ -105,14 +100,6 @@ class SoftmaxHead(Head):
         logits = frame_matmul(hf, p["W"].T)
         logits += p["b"]
         return logits, hf
-
-    @property
-    def work(self) -> Workspace:
-        """Work arrays reused from one call to the next (:class:`seqprop.layers.Workspace`)."""
-        ws = self.__dict__.get("_work")
-        if ws is None:
-            ws = self.__dict__["_work"] = Workspace()
-        return ws
 
     def frame_rows(self, p, hf, targets, reduction, *, need_dh=True) -> FrameRows:
         """The per-frame part of :meth:`loss_and_grad` on ``hf`` (N, D), by blocks of frames.
