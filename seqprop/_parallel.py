@@ -144,17 +144,10 @@ def run_pair(f1, f2, *, launch=False):
     until ``f1`` has entered compiled code (tens of microseconds late on
     this project's machines).
     """
-    call1 = (lambda: f1(NO_LAUNCH)) if launch else f1
-    if get_num_threads() < 2:
-        return call1(), f2()
-    worker = _get_worker()
-    if threading.get_ident() == worker.ident or not worker.lock.acquire(blocking=False):
-        return call1(), f2()
-    try:
-        with blas_single_thread():
-            return worker.run(f1, f2, launch)
-    finally:
-        worker.lock.release()
+    both = _on_worker(f1, f2, launch)
+    if both is not None:
+        return both
+    return (f1(NO_LAUNCH) if launch else f1()), f2()
 
 
 def run_concurrently(f1, f2):
@@ -165,6 +158,13 @@ def run_concurrently(f1, f2):
     The worker is started from here, never from ``f1``'s kernel (``launch``): a
     worker that falls asleep just before such a start would wait for ``f1`` to end,
     and ``f1`` for it."""
+    return _on_worker(f1, f2, False)
+
+
+def _on_worker(f1, f2, launch):
+    """``(f1(), f2())`` with ``f2`` on the worker thread, or None, having run nothing,
+    where it is not free: one thread allowed, called from the worker itself, or
+    another thread's pair running."""
     if get_num_threads() < 2:
         return None
     worker = _get_worker()
@@ -172,7 +172,7 @@ def run_concurrently(f1, f2):
         return None
     try:
         with blas_single_thread():
-            return worker.run(f1, f2)
+            return worker.run(f1, f2, launch)
     finally:
         worker.lock.release()
 

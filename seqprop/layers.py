@@ -373,7 +373,7 @@ class LSTM(Layer):
 
         def recurrences():
             try:
-                lstm_layer_step(*forward, flags_fwd, chunk, *NO_LAUNCH, *backward, flags_bwd)
+                lstm_layer_step(*forward, flags_fwd, chunk, *backward, flags_bwd)
             except BaseException:
                 publish(flags_fwd, _ABORT, 1)  # the other thread stops waiting
                 publish(flags_bwd, _ABORT, 1)

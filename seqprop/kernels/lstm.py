@@ -598,8 +598,7 @@ def lstm_chunk_gradients(
 @jit
 def lstm_layer_step(
     x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code,
-    act, cell, hcell, out, flags_fwd, chunk, launch_flags, launch_idx, launch_value,
-    d_out, truncated, delta, g_peep, flags_bwd,
+    act, cell, hcell, out, flags_fwd, chunk, d_out, truncated, delta, g_peep, flags_bwd,
 ):  # fmt: skip
     """Forward and backward pass of one sequence in one call, the head between them on
     the other thread (:meth:`seqprop.layers.LSTM.step_followed`).
@@ -611,10 +610,10 @@ def lstm_layer_step(
     ``flags_fwd[8]`` (abort) is set while it waits.
     """
     no_cat = np.zeros((0, 0, 0), dtype=out.dtype)
+    no_launch = np.zeros(0, dtype=np.int64)  # the worker was started from Python
     lstm_layer_forward(
         x2, w_ih_t, xp2, bias, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code,
-        act, cell, hcell, out, no_cat, 0, flags_fwd, chunk, launch_flags, launch_idx,
-        launch_value,
+        act, cell, hcell, out, no_cat, 0, flags_fwd, chunk, no_launch, 0, 0,
     )  # fmt: skip
     if not wait_or_abort(flags_fwd, 4, 1, 8):
         return False
