@@ -26,6 +26,7 @@ from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
 from seqprop.kernels.lstm import (
     gather_frame_rows,
     lstm_backward,
+    lstm_backward_chunks,
     lstm_backward_publish,
     lstm_chunk_gradients,
     lstm_forward,
@@ -397,11 +398,10 @@ class LSTM(Layer):
                 blocks()
                 d_out, truncated, delta, g_peep = backward
                 g_peep[...] = 0.0
-                no_logits, no_weights = _NO_ERROR[dt.char]
-                lstm_backward_publish(
-                    no_logits, no_weights, d_out, p["W_hh"], w_hh_t, p["w_peep"], lengths,
-                    order, rev, self._squash_code, truncated, act, cell, hcell, delta, g_peep,
-                    flags_bwd, chunk,
+                lstm_backward_chunks(
+                    d_out, p["W_hh"], w_hh_t, p["w_peep"], lengths, order, rev,
+                    self._squash_code, truncated, act, cell, hcell, delta, g_peep, flags_bwd,
+                    chunk,
                 )  # fmt: skip
                 gradients()
         return dx

@@ -209,7 +209,9 @@ class Network:
         return h, caches
 
     def _hidden_backward(self, caches, dh) -> None:
-        for i in range(len(self.hidden) - 1, -1, -1):
+        """Back through the layers whose ``caches`` are given (the lowest ones, from the
+        top of those down), ``dh`` the error at the output of the last of them."""
+        for i in range(len(caches) - 1, -1, -1):
             layer = self.hidden[i][1]
             dh = layer.backward(
                 self._layer_p[i], self._layer_g[i], caches[i], dh, need_input_grad=i > self._lowest
@@ -279,13 +281,8 @@ class Network:
             self._layer_p[-1], self._layer_g[-1], h, lengths, follow,
             need_input_grad=top_index > self._lowest,
         )  # fmt: skip
-        result = rows[0].result()
-        for i in range(top_index - 1, -1, -1):
-            layer = self.hidden[i][1]
-            dx = layer.backward(
-                self._layer_p[i], self._layer_g[i], caches[i], dx, need_input_grad=i > self._lowest
-            )
-        return result
+        self._hidden_backward(caches, dx)  # the layers below the top
+        return rows[0].result()
 
     def _framewise_step(self, x, targets, reduction) -> StepResult:
         """:meth:`step` of an MLP (a time window, dense layers, the softmax head):
