@@ -163,7 +163,7 @@ def profile(kind="blstm", dtype="float32", mode="online", repeats=7, steps=20, s
             for name in kernels:
                 timers.wrap(layers, name, "kernels")
             # a bidirectional LSTM's directions: one compiled call each, products inside
-            for name in ("lstm_layer_forward", "lstm_layer_backward", "lstm_backward_publish"):
+            for name in ("lstm_layer_forward", "lstm_layer_backward", "lstm_backward_chunks"):
                 timers.wrap(layers, name, "fused")
             timers.wrap(products, "_matmul", "frame-wide products")
             timers.wrap(layers, "lstm_chunk_gradients", "frame-wide products")

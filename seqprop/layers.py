@@ -27,7 +27,6 @@ from seqprop.kernels.lstm import (
     gather_frame_rows,
     lstm_backward,
     lstm_backward_chunks,
-    lstm_backward_publish,
     lstm_chunk_gradients,
     lstm_forward,
     lstm_layer_backward,
@@ -566,22 +565,20 @@ class LSTM(Layer):
     def _pipelined_task(self, p, g, cache, d_out, need_input_grad):
         """:meth:`backward_task` of a one-direction layer over one sequence, on two threads.
 
-        The calling thread runs the recurrence (:func:`lstm_backward_publish`),
+        The calling thread runs the recurrence (:func:`lstm_backward_chunks`),
         announcing every :data:`PIPELINE_CHUNK` steps; seqprop's worker thread
         follows it with those frames' weight gradients and dE/dx
-        (:func:`lstm_chunk_gradients`), after the head's own gradients when
-        ``d_out`` is an :class:`OutputError`. On one thread the two halves run
-        one after the other: the same arithmetic.
+        (:func:`lstm_chunk_gradients`). For a head whose error is dE/dh (the
+        softmax head follows the forward pass instead: :meth:`step_followed`);
+        an :class:`OutputError` is multiplied out here and its ``finish`` runs on
+        the worker first. On one thread the two halves run one after the other:
+        the same arithmetic.
         """
         x, lengths, act, cell, hcell, out, w_hh_t = cache
-        T, B, _ = x.shape
-        H, dt = self.hidden_size, x.dtype
+        H = self.hidden_size
         finish = None
-        dlogits, w_cols = _NO_ERROR[dt.char]
         if isinstance(d_out, OutputError):
-            dlogits, finish = d_out.dlogits, d_out.finish
-            w_cols = np.ascontiguousarray(d_out.weights[:, :H])
-            d_out = self.work.array("d_out", (T, B, H), dt)
+            finish, d_out = d_out.finish, d_out.columns(0, H)
         else:
             d_out = np.ascontiguousarray(d_out[:, :, :H])
         (d_out, truncated, delta, g_peep), gradients, dx, flags = self._chunked_backward(
@@ -593,9 +590,9 @@ class LSTM(Layer):
         def recurrence():
             try:
                 g_peep[...] = 0.0
-                lstm_backward_publish(
-                    dlogits, w_cols, d_out, w_hh, w_hh_t, peep, lengths, order, rev, code,
-                    truncated, act, cell, hcell, delta, g_peep, flags, chunk,
+                lstm_backward_chunks(
+                    d_out, w_hh, w_hh_t, peep, lengths, order, rev, code, truncated,
+                    act, cell, hcell, delta, g_peep, flags, chunk,
                 )  # fmt: skip
             except BaseException:
                 publish(flags, _ABORT, 1)  # the other thread stops waiting

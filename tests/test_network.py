@@ -175,7 +175,7 @@ def test_pipelined_mean_reduction_matches_reference():
         ("recurrences", "seqprop.layers.lstm_layer_step", "softmax"),
         ("head block", "seqprop.heads.softmax.FrameRows.__call__", "softmax"),
         ("head gradients", "seqprop.heads.softmax.FrameRows.param_grads", "softmax"),
-        ("backward recurrence", "seqprop.layers.lstm_backward_publish", "squared_error"),
+        ("backward recurrence", "seqprop.layers.lstm_backward_chunks", "squared_error"),
         ("chunk gradients", "seqprop.layers.lstm_chunk_gradients", "squared_error"),
     ],
 )

@@ -507,43 +507,6 @@ def gather_frame_rows(D, x2, out, reverse, rows, d_rows, x_rows, h_rows):
 
 
 @jit
-def lstm_backward_publish(
-    dlogits,
-    w_cols,
-    d_out,
-    w_hh,
-    w_hh_t,
-    peep,
-    lengths,
-    order,
-    reverse,
-    squash_code,
-    truncated,
-    act,
-    cell,
-    hcell,
-    delta,
-    g_peep,
-    flags,
-    chunk,
-):
-    """The calling thread's half of a pipelined backward pass of one sequence.
-
-    ``d_out = dlogits @ w_cols`` first unless ``dlogits`` is empty (the
-    head's error multiplied out here), then :func:`lstm_backward_chunks`
-    announcing each chunk in ``flags[0]``; :func:`lstm_chunk_gradients`
-    follows it on the other thread.
-    """
-    T, B, H = d_out.shape
-    if dlogits.shape[0] > 0:
-        np.dot(dlogits, w_cols, d_out.reshape((T * B, H)))
-    lstm_backward_chunks(
-        d_out, w_hh, w_hh_t, peep, lengths, order, reverse, squash_code, truncated,
-        act, cell, hcell, delta, g_peep, flags, chunk,
-    )  # fmt: skip
-
-
-@jit
 def lstm_chunk_gradients(
     flags, abort_idx, chunk, length, reverse, D, x2, out2, g_w_ih, g_w_hh, g_b, w_ih, dx2,
 ):  # fmt: skip
