@@ -35,6 +35,7 @@ import time
 import numpy as np
 
 _num_threads: int | None = None
+_cpus: int | None = None
 _worker: _PairWorker | None = None
 _worker_lock = threading.Lock()
 _blas_libs = None
@@ -53,8 +54,17 @@ def get_num_threads() -> int:
         except ValueError:
             raise ValueError(f"SEQPROP_NUM_THREADS must be an integer, got {env!r}") from None
     else:
-        n = os.cpu_count() or 1
+        n = _cpu_count()
     return max(1, min(2, n))
+
+
+def _cpu_count() -> int:
+    """``os.cpu_count()``, asked once (it reads the system on every call: microseconds that
+    every step of a network would pay)."""
+    global _cpus
+    if _cpus is None:
+        _cpus = os.cpu_count() or 1
+    return _cpus
 
 
 def set_num_threads(n: int | None) -> None:
@@ -272,8 +282,9 @@ def _get_worker() -> _PairWorker:
 
 def _forget_worker() -> None:
     """In a forked child the worker thread does not exist: start a new one when needed."""
-    global _worker, _worker_lock
+    global _worker, _worker_lock, _cpus
     _worker = None
+    _cpus = None
     _worker_lock = threading.Lock()
 
 

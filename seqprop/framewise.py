@@ -63,11 +63,11 @@ class FramewiseStep:
         N = T * B if self.frames is None else self.frames.size
         if self.frames is not None:
             targets = targets[self.frames]
+        self.x = x
         if self.window is not None:
-            self.view = self.window.window_view(self.window.padded(x))
             inp = self.window.work.array("out", (N, self.window.output_size), dtype)
         else:
-            self.view, inp = None, x.reshape(T * B, I)
+            inp = x.reshape(T * B, I)
             if self.frames is not None:
                 inp = inp[self.frames]
         self.ins, self.outs, self.deltas, self.dxs = [], [], [], []
@@ -108,8 +108,8 @@ class FramewiseStep:
 
     def _rows(self, lo, hi):
         """All of frames ``lo:hi``: forward, loss, errors and their weight gradients."""
-        if self.view is not None:
-            self.window.window_rows(self.view, self.inp, lo, hi, self.frames)
+        if self.window is not None:
+            self.window.window_rows(self.x, self.inp, lo, hi, self.frames)
         for layer, p, h, y in zip(self.dense, self.params, self.ins, self.outs, strict=True):
             layer.forward_rows(p, h, y, lo, hi)
         rows = self.head_rows

@@ -18,11 +18,10 @@ checks and masks them before the first layer.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from seqprop._parallel import NO_LAUNCH, blas_single_thread, run_concurrently, run_pair
 from seqprop.kernels.activations import ACTIVATION_CODES, SQUASH_CODES
-from seqprop.kernels.dense import gather_rows, logistic_delta, tanh_delta
+from seqprop.kernels.dense import logistic_delta, tanh_delta, window_rows
 from seqprop.kernels.lstm import (
     gather_frame_rows,
     lstm_backward,
@@ -58,6 +57,7 @@ _NO_ERROR = {
     for t in (np.float32, np.float64)
 }
 """Empty (dlogits, weights) by dtype: "no OutputError" for the compiled backward pass."""
+_NO_FRAMES = np.zeros(0, dtype=np.int64)  # TimeWindow.window_rows: every frame, in order
 _NOWHERE = {np.dtype(t).char: np.zeros((0, 0, 0), dtype=t) for t in (np.float32, np.float64)}
 """Empty (0, 0, 0) arrays by dtype: "no such array" for the compiled layer passes."""
 
@@ -779,9 +779,8 @@ class TimeWindow(Layer):
 
     Output (T, B, (2w+1) I), blocks ordered from ``t-w`` to ``t+w``; frames
     outside a sequence contribute zeros (the input is zero past each length).
-    No parameters. The window is copied from a strided view of the input
-    between ``w`` zero frames on either side (:meth:`padded`,
-    :meth:`window_view`), by blocks of frames (:meth:`window_rows`).
+    No parameters. The window is copied from the input by blocks of frames, in
+    one compiled pass each (:meth:`window_rows`).
     """
 
     def __init__(self, input_size, window):
@@ -789,46 +788,22 @@ class TimeWindow(Layer):
         self.window = int(window)
         self.output_size = (2 * self.window + 1) * self.input_size
 
-    def padded(self, x):
-        """``x`` (T, B, I) between ``w`` zero frames on either side: (T + 2w, B, I)."""
-        T, B, I = x.shape
-        w = self.window
-        xp = self.work.array("padded", (T + 2 * w, B, I), x.dtype)
-        xp[:w] = 0.0
-        xp[T + w :] = 0.0
-        xp[w : T + w] = x
-        return xp
+    def window_rows(self, x, out, lo, hi, frames=None):
+        """Rows ``lo:hi`` of the window of ``x`` (T, B, I) into ``out`` (T B, (2w+1) I), in
+        one compiled pass (:func:`~seqprop.kernels.dense.window_rows`).
 
-    def window_view(self, xp):
-        """The window (T B, 2w+1, I) of the frames of :meth:`padded` ``xp``, a read-only view.
-
-        Row ``t B + b`` is frame ``t`` of sequence ``b``; its block ``j`` is
-        ``xp[t + j, b]``, ``j`` frames (``s0``) past ``xp[t, b]``, so the rows
-        are one sequence's stride ``s1`` apart (``xp`` is contiguous).
+        Row ``t B + b`` is the window of frame ``t`` of sequence ``b``; with ``frames``
+        (int64 array), row ``r`` is the window of frame ``frames[r]``.
         """
-        Tp, B, I = xp.shape
-        k = 2 * self.window + 1
-        s0, s1, s2 = xp.strides
-        return as_strided(xp, shape=((Tp - k + 1) * B, k, I), strides=(s1, s0, s2), writeable=False)
-
-    def window_rows(self, view, out, lo, hi, frames=None):
-        """Rows ``lo:hi`` of :meth:`window_view` ``view`` into ``out`` (., (2w+1) I).
-
-        With ``frames`` (int array), row ``r`` of ``out`` is the window of
-        frame ``frames[r]`` (row ``frames[r]`` of ``view``).
-        """
-        dst = out[lo:hi].reshape(hi - lo, *view.shape[1:])
-        if frames is None:
-            np.copyto(dst, view[lo:hi])
-        else:
-            gather_rows(view, frames[lo:hi], dst)
+        picked = _NO_FRAMES if frames is None else frames
+        window_rows(x, self.window, picked, lo, hi, out)
 
     def forward(self, p, x, lengths):
         T, B, I = x.shape
         if self.window == 0:
             return x, (x.shape, lengths)
         out = self.work.array("out", (T, B, self.output_size), x.dtype)
-        self.window_rows(self.window_view(self.padded(x)), out.reshape(T * B, -1), 0, T * B)
+        self.window_rows(x, out.reshape(T * B, -1), 0, T * B)
         return out, (x.shape, lengths)
 
     def backward(self, p, g, cache, d_out, need_input_grad=True):

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from seqprop.kernels._jit import jit
+from seqprop.kernels.sync import start_worker
+from seqprop.products import run_elementwise
 
 if TYPE_CHECKING:
     from seqprop.config import TrainConfig
@@ -193,7 +195,11 @@ class Optimizer:
 
 # ---------------------------------------------------------------- SGD
 @jit
-def _momentum_step(w, v, g, learning_rate, momentum):  # pragma: no cover - compiled
+def _momentum_step(
+    w, v, g, learning_rate, momentum, launch_flags, launch_idx, launch_value
+):  # pragma: no cover - compiled
+    """One SGD step on (a share of) the vectors; ``launch_*``: :func:`run_elementwise`."""
+    start_worker(launch_flags, launch_idx, launch_value)
     for i in range(w.shape[0]):
         vi = momentum * v[i] - learning_rate * g[i]
         v[i] = vi
@@ -209,7 +215,9 @@ class SGD(Optimizer):
         v <- momentum * v - learning_rate * g
         w <- w + v
 
-    computed in the parameters' dtype.
+    computed in the parameters' dtype, entry by entry (from
+    :data:`~seqprop.products.SPLIT_MIN_BYTES` of parameters, half of the entries
+    on each of seqprop's two threads: the same result).
 
     Parameters
     ----------
@@ -257,8 +265,10 @@ class SGD(Optimizer):
 
     def _update(self, gradient: np.ndarray) -> None:
         dt = self.parameters.dtype.type
-        _momentum_step(
-            self.parameters, self.velocity, gradient, dt(self.learning_rate), dt(self.momentum)
+        run_elementwise(
+            _momentum_step,
+            (self.parameters, self.velocity, gradient),
+            (dt(self.learning_rate), dt(self.momentum)),
         )
 
 

@@ -514,6 +514,24 @@ def test_invalid_arguments_raise_value_error(change, match):
         net.loss_and_grad(*bad)
 
 
+@pytest.mark.parametrize("ydtype", [np.int64, np.int32, np.int8])
+def test_targets_are_checked_within_the_lengths_only(ydtype):
+    """Past a sequence's length the targets are not looked at; within it the first bad one
+    (in frame order) is named."""
+    net = build("blstm")
+    x, y, lengths = batch()  # lengths (6, 3, 1)
+    y = y.astype(ydtype)
+    loss, _ = net.loss_and_grad(x, y, lengths)
+    junk = y.copy()
+    junk[4:, 1] = 99  # past the 3 frames of sequence 1
+    junk[1:, 2] = K
+    assert net.loss_and_grad(x, junk, lengths)[0] == loss
+    junk[2, 1] = K
+    junk[4, 0] = K + 1
+    with pytest.raises(ValueError, match=rf"y\[2, 1\] = {K} is not a class index"):
+        net.loss_and_grad(x, junk, lengths)
+
+
 def test_invalid_make_network_arguments():
     with pytest.raises(ValueError, match="kind"):
         seqprop.make_network("gru", 3, 3, 3)

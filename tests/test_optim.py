@@ -38,6 +38,44 @@ def test_momentum_update_rule(dtype):
     assert opt.n_steps == 5
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_updates_split_in_two_halves_give_the_same_result(monkeypatch, dtype, threads):
+    """From SPLIT_MIN_BYTES the update runs as two halves on the two threads, split at a
+    cache line: the same numbers as the rule applied in one pass, whatever the thread
+    count."""
+    from seqprop import _parallel, products
+
+    calls = []
+    real = products.run_pair
+    monkeypatch.setattr(products, "run_pair", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(products, "SPLIT_MIN_BYTES", 64)
+    monkeypatch.setattr(_parallel, "_num_threads", threads)
+    rng = np.random.default_rng(5)
+    n = 1001  # halves of 496 / 505 (float32: 16 to a 64-byte line) or 496 / 505 (8 to a line)
+    w0 = rng.normal(size=n).astype(dtype)
+    grads = [rng.normal(size=n).astype(dtype) for _ in range(3)]
+    w = w0.copy()
+    opt = SGD(w, learning_rate=0.1, momentum=0.9)
+    for g in grads:
+        opt.step(g)
+    assert len(calls) == 3  # split each time
+    w_ref, v_ref = reference_steps(w0, grads, dtype(0.1), dtype(0.9))
+    np.testing.assert_array_equal(w, w_ref)
+    np.testing.assert_array_equal(opt.velocity, v_ref)
+
+
+def test_small_updates_are_not_split(monkeypatch):
+    from seqprop import products
+
+    calls = []
+    monkeypatch.setattr(products, "run_pair", lambda *a, **k: calls.append(1))
+    w = np.zeros(products.SPLIT_MIN_BYTES // 8 - 1)
+    SGD(w, learning_rate=0.1, momentum=0.9).step(np.ones_like(w))
+    assert not calls
+    np.testing.assert_array_equal(w, -0.1)
+
+
 def test_zero_momentum_is_gradient_descent():
     w = np.ones(4)
     opt = SGD(w, learning_rate=0.5, momentum=0.0)

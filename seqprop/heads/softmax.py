@@ -27,7 +27,13 @@ import numpy as np
 
 from seqprop._parallel import NO_LAUNCH
 from seqprop.heads.base import Head, StepResult, TargetKind, register_head
-from seqprop.kernels.loss import ordered_sum, softmax, softmax_head_rows, xent_counts
+from seqprop.kernels.loss import (
+    class_targets,
+    ordered_sum,
+    softmax,
+    softmax_head_rows,
+    xent_counts,
+)
 from seqprop.layers import OutputError
 from seqprop.products import frame_grad_matmul, frame_matmul, run_row_blocks, split_worthwhile
 from seqprop.workspace import HasWorkspace
@@ -82,15 +88,14 @@ class SoftmaxHead(HasWorkspace, Head):
             raise ValueError(f"y must have shape (T, B) = {(T, B)}, got {y.shape}")
         if not np.issubdtype(y.dtype, np.integer):
             raise ValueError(f"y must be integers (class index, -1 = no target), got {y.dtype}")
-        targets = np.where(valid, y, -1).astype(np.int64)
-        bad = (targets < -1) | (targets >= self.num_classes)
-        if bad.any():
-            t, b = np.argwhere(bad)[0]
+        targets = np.empty(T * B, dtype=np.int64)
+        t, b = class_targets(y, valid, self.num_classes, targets)
+        if t >= 0:
             raise ValueError(
                 f"y[{t}, {b}] = {int(y[t, b])} is not a class index in "
                 f"[0, {self.num_classes}) or -1"
             )
-        return targets.reshape(T * B)
+        return targets
 
     @staticmethod
     def _logits(p: Mapping[str, np.ndarray], h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

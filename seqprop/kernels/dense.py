@@ -1,5 +1,5 @@
 """Kernels of the MLP's layers: the errors at a dense layer's units, and the
-rows of a time window picked by frame.
+rows of a time window.
 
 The error kernels compute, element by element, exactly the float operations of
 the numpy expressions they replace (in the arrays' precision, no fused
@@ -32,10 +32,25 @@ def logistic_delta(y, dy, delta, one):
 
 
 @jit
-def gather_rows(src, rows, out):
-    """``out[r] = src[rows[r]]`` for 3-D ``src`` of any strides (a time window's view)."""
-    for r in range(rows.shape[0]):
-        s = rows[r]
-        for j in range(src.shape[1]):
-            for i in range(src.shape[2]):
-                out[r, j, i] = src[s, j, i]
+def window_rows(x, w, frames, lo, hi, out):
+    """Rows ``lo:hi`` of a time window of ``x`` (T, B, I) into ``out`` (N, (2w+1) I).
+
+    Row ``r`` is the window of frame ``f = frames[r]`` (every frame, ``f = r``, when
+    ``frames`` is empty), frame ``f`` being ``x[t, b]`` with ``f = t B + b``: its
+    block ``j`` is ``x[t + j - w, b]``, zeros where ``t + j - w`` falls outside
+    ``0 .. T-1``.
+    """
+    T, B, I = x.shape
+    for r in range(lo, hi):
+        f = frames[r] if frames.shape[0] > 0 else r
+        t = f // B
+        b = f - t * B
+        for j in range(2 * w + 1):
+            s = t + j - w
+            col = j * I
+            if 0 <= s < T:
+                for i in range(I):
+                    out[r, col + i] = x[s, b, i]
+            else:
+                for i in range(I):
+                    out[r, col + i] = 0.0

@@ -10,7 +10,7 @@ import numpy as np
 
 from seqprop.kernels._jit import jit
 from seqprop.kernels.activations import exp_work
-from seqprop.kernels.sync import publish
+from seqprop.kernels.sync import start_worker
 
 _BLOCK = 64
 """Rows whose exponentials are computed in one vectorised call."""
@@ -123,6 +123,25 @@ def softmax_xent_rows(logits, targets, probs, dlogits, nll):
 
 
 @jit
+def class_targets(y, valid, num_classes, out):
+    """``out[t B + b] = y[t, b]`` where ``valid[t, b]``, else -1: a softmax head's (T, B)
+    targets flattened. Returns the first valid (t, b) in frame order whose value is
+    neither a class in ``[0, num_classes)`` nor -1, or (-1, -1); entries that are not
+    valid are not looked at."""
+    T, B = y.shape
+    for t in range(T):
+        for b in range(B):
+            if not valid[t, b]:
+                out[t * B + b] = -1
+                continue
+            c = y[t, b]
+            if c < -1 or c >= num_classes:
+                return t, b
+            out[t * B + b] = c
+    return -1, -1
+
+
+@jit
 def ordered_sum(values):
     """``values[0] + values[1] + ...`` added one after the other, in float64."""
     total = 0.0
@@ -188,8 +207,7 @@ def softmax_head_rows(
     ``launch_flags[launch_idx] = launch_value`` first unless ``launch_flags`` is
     empty (the start of the other thread's block: :func:`seqprop._parallel.run_pair`).
     """
-    if launch_flags.shape[0] > 0:
-        publish(launch_flags, launch_idx, launch_value)
+    start_worker(launch_flags, launch_idx, launch_value)
     N, K = logits.shape
     np.dot(hf, w.T, logits)
     for n in range(N):

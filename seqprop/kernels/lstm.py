@@ -54,7 +54,7 @@ from seqprop.kernels.lockstep import (
     step_frame,
     zero_past_lengths,
 )
-from seqprop.kernels.sync import publish, wait_or_abort
+from seqprop.kernels.sync import publish, start_worker, wait_or_abort
 
 
 @jit
@@ -336,8 +336,7 @@ def lstm_layer_forward(
     bidirectional layer's output). ``w_hh_t`` (H, G) is filled with ``w_hh``
     transposed first (the backward pass of the same step reuses it).
     """
-    if launch_flags.shape[0] > 0:
-        publish(launch_flags, launch_idx, launch_value)
+    start_worker(launch_flags, launch_idx, launch_value)
     T, B, H = out.shape
     G = 4 * H
     for g in range(G):
@@ -422,8 +421,7 @@ def lstm_layer_backward(
     only (``d_pairs_t`` and ``h_prev`` are then unused); ``dx2`` gets zeros
     past each length.
     """
-    if launch_flags.shape[0] > 0:
-        publish(launch_flags, launch_idx, launch_value)
+    start_worker(launch_flags, launch_idx, launch_value)
     T, B, G = delta.shape
     H = G // 4
     if dlogits.shape[0] > 0:  # the error at the output: dlogits (T*B, K) @ w_cols (K, H)

@@ -82,6 +82,15 @@ def publish(flags, idx, value):
 
 
 @jit
+def start_worker(launch_flags, launch_idx, launch_value):
+    """A :func:`seqprop._parallel.run_pair` launch, first thing in the first callable's
+    kernel (the GIL then free): :func:`publish` ``launch_value``, nothing when
+    ``launch_flags`` is empty (:data:`seqprop._parallel.NO_LAUNCH`)."""
+    if launch_flags.shape[0] > 0:
+        _store_release(launch_flags, launch_idx, launch_value)
+
+
+@jit
 def wait_for(flags, idx, value, max_spins):
     """Spin until ``flags[idx] >= value``; True, or False after ``max_spins`` looks."""
     for _ in range(max_spins):
