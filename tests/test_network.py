@@ -12,7 +12,7 @@ import seqprop
 from seqprop._parallel import blas_single_thread, set_num_threads
 from seqprop.errors import GradientCheckError
 from seqprop.gradient_check import gradcheck
-from seqprop.layers import PIPELINE_CHUNK
+from seqprop.layers import INPUT_SPLIT_STEPS, PIPELINE_CHUNK
 
 from . import reference as ref
 
@@ -131,10 +131,13 @@ PIPELINED = [
 @pytest.mark.parametrize("kw", PIPELINED)
 @pytest.mark.parametrize("T, L", [(2 * PIPELINE_CHUNK + 1, 2 * PIPELINE_CHUNK + 1),
                                   (2 * PIPELINE_CHUNK + 7, 2 * PIPELINE_CHUNK),
-                                  (PIPELINE_CHUNK + 3, PIPELINE_CHUNK - 1)])  # fmt: skip
+                                  (PIPELINE_CHUNK + 3, PIPELINE_CHUNK - 1),
+                                  (2 * INPUT_SPLIT_STEPS + 1, 2 * INPUT_SPLIT_STEPS + 1)])  # fmt: skip
 def test_pipelined_one_sequence_gradient_matches_reference(kw, T, L):
     """A one-direction LSTM over one sequence: the weight gradients (and dE/dx of the
-    upper layer) follow the recurrence chunk by chunk, on the worker thread."""
+    upper layer) follow the recurrence chunk by chunk, on the worker thread (which also
+    projects the inputs of the steps past INPUT_SPLIT_STEPS, from 2 INPUT_SPLIT_STEPS + 1
+    frames)."""
     net = build("lstm", **kw)
     x, y, lengths = batch(T=T, lengths=(L,))
     l1, g1 = net.loss_and_grad(x, y, lengths)
@@ -157,6 +160,33 @@ def test_pipelined_one_sequence_gradient_matches_reference(kw, T, L):
         np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
 
 
+@pytest.mark.parametrize("kw", PIPELINED)
+@pytest.mark.parametrize("L", [2 * INPUT_SPLIT_STEPS + 1, 2 * INPUT_SPLIT_STEPS + 40])
+def test_input_projections_on_the_other_thread_change_nothing(monkeypatch, kw, L):
+    """Past 2 INPUT_SPLIT_STEPS frames the other thread projects the inputs of the later
+    steps: the same loss and gradients, bit for bit, on two threads or one, and the same
+    to rounding as the calling thread projecting them all in one BLAS call (equal here,
+    but a BLAS may round a product of fewer rows differently) (a padded sequence too)."""
+    net = build("lstm", **kw)
+    x, y, lengths = batch(T=L + 5, lengths=(L,))
+    results = []
+    for split, threads in [(True, 2), (True, 1), (False, 2)]:
+        with monkeypatch.context() as m:
+            if not split:
+                m.setattr(seqprop.layers, "INPUT_SPLIT_STEPS", 10**9)
+            try:
+                set_num_threads(threads)
+                loss, grads = net.loss_and_grad(x, y, lengths)
+            finally:
+                set_num_threads(None)
+        results.append((loss, {k: v.copy() for k, v in grads.items()}))
+    (l1, g1), (l2, g2), (l3, g3) = results
+    assert l1 == l2 and l1 == pytest.approx(l3, rel=1e-12)
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+        np.testing.assert_allclose(g1[k], g3[k], rtol=1e-10, atol=1e-14, err_msg=k)
+
+
 def test_pipelined_mean_reduction_matches_reference():
     net = build("lstm")
     x, y, lengths = batch(T=2 * PIPELINE_CHUNK + 5, lengths=(2 * PIPELINE_CHUNK + 2,))
@@ -173,6 +203,7 @@ def test_pipelined_mean_reduction_matches_reference():
     "where, target, head",
     [
         ("recurrences", "seqprop.layers.lstm_layer_step", "softmax"),
+        ("input projections", "seqprop.layers.project_rows", "softmax"),
         ("head block", "seqprop.heads.softmax.FrameRows.__call__", "softmax"),
         ("head gradients", "seqprop.heads.softmax.FrameRows.param_grads", "softmax"),
         ("backward recurrence", "seqprop.layers.lstm_backward_chunks", "squared_error"),
@@ -185,7 +216,8 @@ def test_pipelined_failure_does_not_leave_a_thread_waiting(monkeypatch, where, t
     follows the forward pass inside the layer's step; another head's error is handed to
     a pipelined backward pass)."""
     net = build("lstm", head=head)
-    x, y, lengths = batch(T=3 * PIPELINE_CHUNK, lengths=(3 * PIPELINE_CHUNK,))
+    T = 2 * INPUT_SPLIT_STEPS + PIPELINE_CHUNK  # the other thread projects inputs too
+    x, y, lengths = batch(T=T, lengths=(T,))
     if head == "squared_error":
         y = np.random.default_rng(7).normal(size=(*y.shape, K))
     expected = net.loss_and_grad(x, y, lengths)[0]
