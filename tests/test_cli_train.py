@@ -445,9 +445,27 @@ def test_cold_kernel_cache_is_announced(trained, capsys, tmp_path, monkeypatch):
 
 
 def test_cache_is_cold_reads_the_numba_index(tmp_path, monkeypatch):
-    from seqprop.kernels.cache import cache_is_cold
+    """Cold while some kernel has no index file in numba's cache, warm once all have one
+    (each kernel's index pointed at a file of this test's own, so that the answer does
+    not depend on which kernels the tests before this one happened to compile)."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    from seqprop.kernels.cache import KERNEL_MODULES, cache_is_cold
     from seqprop.kernels.lstm import lstm_forward
 
-    assert cache_is_cold() is False  # the suite has compiled and cached every kernel
+    kernels = [
+        obj
+        for name in KERNEL_MODULES
+        for obj in vars(importlib.import_module(name)).values()
+        if isinstance(obj, CPUDispatcher) and obj.__module__ == name
+    ]
+    assert lstm_forward in kernels
+    for i, kernel in enumerate(kernels):
+        index = tmp_path / f"{i}.nbi"
+        index.write_bytes(b"")
+        monkeypatch.setattr(kernel._cache._cache_file, "_index_path", str(index))
+    assert cache_is_cold() is False
     monkeypatch.setattr(lstm_forward._cache._cache_file, "_index_path", str(tmp_path / "x.nbi"))
     assert cache_is_cold() is True
