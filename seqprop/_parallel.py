@@ -282,9 +282,8 @@ def _get_worker() -> _PairWorker:
 
 def _forget_worker() -> None:
     """In a forked child the worker thread does not exist: start a new one when needed."""
-    global _worker, _worker_lock, _cpus
+    global _worker, _worker_lock
     _worker = None
-    _cpus = None
     _worker_lock = threading.Lock()
 
 

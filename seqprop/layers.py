@@ -359,11 +359,10 @@ class LSTM(Layer):
                    rev, self._squash_code, act, cell, hcell, out)  # fmt: skip
         # the input projections: of the first INPUT_SPLIT_STEPS steps here, the others
         # by the other thread (in one call, the steps from there on waiting for it)
-        wait = INPUT_SPLIT_STEPS if length > 2 * INPUT_SPLIT_STEPS else 0
-        mine = (length - wait, length) if rev else (0, wait)
-        theirs = (0, length - wait) if rev else (wait, length)
-        if not wait:
-            mine = (0, T)
+        wait, mine, theirs = 0, (0, T), None
+        if length > 2 * INPUT_SPLIT_STEPS:
+            wait, split = INPUT_SPLIT_STEPS, length - INPUT_SPLIT_STEPS
+            mine, theirs = ((split, length), (0, split)) if rev else ((0, wait), (wait, length))
         backward, gradients, dx, flags_bwd = self._chunked_backward(
             p, g, cache, d_out, finish, need_input_grad
         )
@@ -372,12 +371,12 @@ class LSTM(Layer):
             """The head's blocks, following the forward recurrence; False if it failed."""
             for n in range(1, n_chunks + 1):
                 # the last chunk is announced as n_chunks + 1, the whole pass complete
-                if not wait_or_abort(flags_fwd, 0, n + (n == n_chunks), _ABORT):
+                if not wait_or_abort(flags_fwd, 0, n + (n == n_chunks), ABORT):
                     return False
                 k0, k1 = (n - 1) * chunk, min(n * chunk, length)
                 block(*((length - k1, length - k0) if rev else (k0, k1)))
             if length < T:
-                if not wait_or_abort(flags_fwd, 0, n_chunks + 1, _ABORT):
+                if not wait_or_abort(flags_fwd, 0, n_chunks + 1, ABORT):
                     return False
                 block(length, T)
             return True
@@ -386,18 +385,18 @@ class LSTM(Layer):
             try:
                 lstm_layer_step(*forward, flags_fwd, chunk, *mine, wait, *backward, flags_bwd)
             except BaseException:
-                publish(flags_fwd, _ABORT, 1)  # the other thread stops waiting
-                publish(flags_bwd, _ABORT, 1)
+                publish(flags_fwd, ABORT, 1)  # the other thread stops waiting
+                publish(flags_bwd, ABORT, 1)
                 raise
 
         def head_then_gradients():
             try:
-                if wait:
+                if theirs:
                     project_rows(x2, w_ih_t, xp2, *theirs, flags_fwd)
                 if not blocks():
                     return
             except BaseException:
-                publish(flags_fwd, _ABORT, 1)  # the recurrences stop waiting for dE/dout
+                publish(flags_fwd, ABORT, 1)  # the recurrences stop waiting for dE/dout
                 raise
             publish(flags_fwd, HEAD_READY, 1)  # dE/dout: the backward recurrence may start
             gradients()
@@ -406,7 +405,7 @@ class LSTM(Layer):
             if run_concurrently(recurrences, head_then_gradients) is None:
                 # one thread: forward, head, backward, gradients in turn, the same sums
                 no_cat = _NOWHERE[dt.char]
-                if wait:
+                if theirs:
                     project_rows(x2, w_ih_t, xp2, *theirs, flags_fwd)
                 lstm_layer_forward(
                     *forward, no_cat, 0, flags_fwd, chunk, *mine, wait, *NO_LAUNCH
@@ -573,7 +572,7 @@ class LSTM(Layer):
             if finish is not None:
                 finish()
             lstm_chunk_gradients(
-                flags, _ABORT, chunk, length, rev, D, x2, out2, g["W_ih"], g["W_hh"], g["b"],
+                flags, ABORT, chunk, length, rev, D, x2, out2, g["W_ih"], g["W_hh"], g["b"],
                 p["W_ih"], dx2,
             )  # fmt: skip
 
@@ -612,7 +611,7 @@ class LSTM(Layer):
                     act, cell, hcell, delta, g_peep, flags, chunk,
                 )  # fmt: skip
             except BaseException:
-                publish(flags, _ABORT, 1)  # the other thread stops waiting
+                publish(flags, ABORT, 1)  # the other thread stops waiting
                 raise
 
         def run():
@@ -630,9 +629,8 @@ that the sums do not depend on the thread count."""
 INPUT_SPLIT_STEPS = 2 * PIPELINE_CHUNK
 """A followed step (:meth:`LSTM.step_followed`) of more than twice this many frames
 projects the inputs of its first this many steps itself and leaves the rest to the
-other thread, which has them ready before the recurrence gets there (about 0.06 of the
-0.24 ms before the recurrence starts, for the paper's LSTM online)."""
-_ABORT = ABORT  # index of the abort flag, a cache line away from the progress count
+other thread, which has them ready before the recurrence gets there (for the paper's
+LSTM online: 0.06 ms of projections, 0.24 ms for the recurrence to reach step 64)."""
 
 
 class RNN(Layer):

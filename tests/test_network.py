@@ -60,6 +60,16 @@ def params64(net):
     return {k: v.astype(np.float64) for k, v in net.parameters().items()}
 
 
+def loss_and_grad_on(threads, net, x, y, lengths):
+    """``net.loss_and_grad`` with seqprop held to ``threads`` threads; the gradients copied."""
+    try:
+        set_num_threads(threads)
+        loss, grads = net.loss_and_grad(x, y, lengths)
+    finally:
+        set_num_threads(None)
+    return loss, {k: v.copy() for k, v in grads.items()}
+
+
 @pytest.mark.parametrize("kind, kw", VARIANTS)
 def test_forward_matches_reference(kind, kw):
     net = build(kind, **kw)
@@ -140,7 +150,7 @@ def test_pipelined_one_sequence_gradient_matches_reference(kw, T, L):
     frames)."""
     net = build("lstm", **kw)
     x, y, lengths = batch(T=T, lengths=(L,))
-    l1, g1 = net.loss_and_grad(x, y, lengths)
+    l1, g1 = loss_and_grad_on(2, net, x, y, lengths)
     numeric = ref.numeric_gradient(
         net.spec, params64(net), x, y, lengths, truncated=kw.get("gradient") == "truncated"
     )
@@ -149,12 +159,7 @@ def test_pipelined_one_sequence_gradient_matches_reference(kw, T, L):
         np.testing.assert_allclose(
             g1[name], numeric[name], rtol=1e-5, atol=1e-6 * scale, err_msg=name
         )
-    g1 = {k: v.copy() for k, v in g1.items()}
-    try:  # the same sums on one thread
-        set_num_threads(1)
-        l2, g2 = net.loss_and_grad(x, y, lengths)
-    finally:
-        set_num_threads(None)
+    l2, g2 = loss_and_grad_on(1, net, x, y, lengths)  # the same sums on one thread
     assert l1 == l2
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
@@ -169,18 +174,11 @@ def test_input_projections_on_the_other_thread_change_nothing(monkeypatch, kw, L
     but a BLAS may round a product of fewer rows differently) (a padded sequence too)."""
     net = build("lstm", **kw)
     x, y, lengths = batch(T=L + 5, lengths=(L,))
-    results = []
-    for split, threads in [(True, 2), (True, 1), (False, 2)]:
-        with monkeypatch.context() as m:
-            if not split:
-                m.setattr(seqprop.layers, "INPUT_SPLIT_STEPS", 10**9)
-            try:
-                set_num_threads(threads)
-                loss, grads = net.loss_and_grad(x, y, lengths)
-            finally:
-                set_num_threads(None)
-        results.append((loss, {k: v.copy() for k, v in grads.items()}))
-    (l1, g1), (l2, g2), (l3, g3) = results
+    l1, g1 = loss_and_grad_on(2, net, x, y, lengths)
+    l2, g2 = loss_and_grad_on(1, net, x, y, lengths)
+    with monkeypatch.context() as m:  # the calling thread projects every input
+        m.setattr(seqprop.layers, "INPUT_SPLIT_STEPS", 10**9)
+        l3, g3 = loss_and_grad_on(2, net, x, y, lengths)
     assert l1 == l2 and l1 == pytest.approx(l3, rel=1e-12)
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
@@ -411,14 +409,8 @@ def test_two_threads_bit_identical_to_one(kind, kw):
     """Directions (bidirectional) or shares of the batch (one direction) on two threads."""
     net = build(kind, **kw)
     x, y, lengths = batch(T=30, lengths=(30, 11, 24, 5, 30))
-    try:
-        set_num_threads(1)
-        l1, g1 = net.loss_and_grad(x, y, lengths)
-        g1 = g1 and {k: v.copy() for k, v in g1.items()}
-        set_num_threads(2)
-        l2, g2 = net.loss_and_grad(x, y, lengths)
-    finally:
-        set_num_threads(None)
+    l1, g1 = loss_and_grad_on(1, net, x, y, lengths)
+    l2, g2 = loss_and_grad_on(2, net, x, y, lengths)
     assert l1 == l2
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k])
